@@ -1,0 +1,452 @@
+"""What the ops commands do, independent of argparse: connection-table reads and repairs, the
+@connections management API, the broadcast DLQ and the alarm overview.
+
+Everything here takes boto3 clients, so tests run it under moto (and against a real @connections
+endpoint) and the CLI in `wsctl.ops` only resolves the target, renders results and reports progress.
+The table layout is docs/contracts.md: connection rows carry `userId`; meta items start with `#`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
+
+COUNTER_KEY = "#counter"
+BY_USER_INDEX = "byUser"
+META_PREFIX = "#"
+ROW_ATTRIBUTES = ("connectionId", "userId", "connectedAt", "tokenExpiresAt")
+# SQS answers StartMessageMoveTask with one of these where it is not available (and moto 5.2.5,
+# the local emulator, answers with a bare 500 or raises NotImplementedError in-process).
+MOVE_TASK_UNSUPPORTED_CODES = frozenset({"InvalidAction", "UnsupportedOperation", "NotImplemented",
+                                         "AWS.SimpleQueueService.UnsupportedOperation", "500", "501"})
+
+
+# --------------------------------------------------------------------------------------------
+# progress on stderr
+
+
+class Progress:
+    """Progress of a long operation on stderr: rewritten in place on a terminal, otherwise one
+    line at most every `interval` seconds, and always a final line."""
+
+    def __init__(self, label: str, total: int | None = None, stream: TextIO | None = None,
+                 interval: float = 1.0) -> None:
+        self.label = label
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.done = 0
+        self.counts: dict[str, int] = {}
+        self._last_print = 0.0
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def advance(self, step: int = 1, **counts: int) -> None:
+        self.done += step
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+        now = time.monotonic()
+        if now - self._last_print >= self.interval:
+            self._last_print = now
+            self._write(final=False)
+
+    def finish(self) -> None:
+        self._write(final=True)
+
+    def _write(self, final: bool) -> None:
+        of_total = f"/{self.total}" if self.total is not None else ""
+        details = "".join(f", {name} {value}" for name, value in self.counts.items())
+        line = f"{self.label}: {self.done}{of_total}{details}"
+        if self._tty:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+# --------------------------------------------------------------------------------------------
+# the connection table
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    connection_id: str
+    user_id: str
+    connected_at: int | None = None
+    token_expires_at: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"connectionId": self.connection_id, "userId": self.user_id,
+                "connectedAt": self.connected_at, "tokenExpiresAt": self.token_expires_at}
+
+
+def _number(item: dict[str, Any], name: str) -> int | None:
+    value = item.get(name, {}).get("N")
+    return int(float(value)) if value is not None else None
+
+
+def _row(item: dict[str, Any]) -> ConnectionRow:
+    return ConnectionRow(connection_id=item["connectionId"]["S"], user_id=item.get("userId", {}).get("S", ""),
+                         connected_at=_number(item, "connectedAt"),
+                         token_expires_at=_number(item, "tokenExpiresAt"))
+
+
+class ConnectionTable:
+    """Reads and repairs of `realtime-<env>-connections` with the same semantics as the runtime:
+    removing a row decrements the `#counter` item only when a row was actually deleted."""
+
+    def __init__(self, dynamodb, table_name: str) -> None:
+        self.dynamodb = dynamodb
+        self.table_name = table_name
+
+    def counter(self) -> int | None:
+        item = self.dynamodb.get_item(TableName=self.table_name, Key={"connectionId": {"S": COUNTER_KEY}},
+                                      ConsistentRead=True).get("Item")
+        return _number(item, "active") if item else None
+
+    def count(self, user_id: str | None = None) -> int:
+        if user_id is not None:
+            pages = self.dynamodb.get_paginator("query").paginate(
+                TableName=self.table_name, IndexName=BY_USER_INDEX, Select="COUNT",
+                KeyConditionExpression="userId = :user", ExpressionAttributeValues={":user": {"S": user_id}})
+        else:
+            pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table_name, Select="COUNT",
+                                                                  **_connection_rows_filter())
+        return sum(page["Count"] for page in pages)
+
+    def rows(self, user_id: str | None = None) -> Iterator[ConnectionRow]:
+        if user_id is None:
+            pages = self.dynamodb.get_paginator("scan").paginate(
+                TableName=self.table_name, ProjectionExpression=", ".join(ROW_ATTRIBUTES),
+                **_connection_rows_filter())
+            for page in pages:
+                yield from (_row(item) for item in page["Items"])
+            return
+        ids = self.connection_ids(user_id)
+        # byUser projects keys only: fetch the rows themselves, 100 keys per BatchGetItem.
+        for start in range(0, len(ids), 100):
+            request = {self.table_name: {"Keys": [{"connectionId": {"S": cid}} for cid in ids[start:start + 100]],
+                                         "ProjectionExpression": ", ".join(ROW_ATTRIBUTES)}}
+            while request:
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                yield from (_row(item) for item in response["Responses"].get(self.table_name, []))
+                request = response.get("UnprocessedKeys") or {}
+
+    def connection_ids(self, user_id: str) -> list[str]:
+        pages = self.dynamodb.get_paginator("query").paginate(
+            TableName=self.table_name, IndexName=BY_USER_INDEX, KeyConditionExpression="userId = :user",
+            ExpressionAttributeValues={":user": {"S": user_id}})
+        return [item["connectionId"]["S"] for page in pages for item in page["Items"]]
+
+    def remove(self, connection_id: str) -> bool:
+        """Delete one connection row; decrement the counter only if this call deleted it (so a
+        concurrent `$disconnect` for the same connection never decrements twice)."""
+        if connection_id.startswith(META_PREFIX):
+            raise ValueError(f"{connection_id!r} is a meta item, not a connection")
+        deleted = self.dynamodb.delete_item(TableName=self.table_name, Key={"connectionId": {"S": connection_id}},
+                                            ReturnValues="ALL_OLD").get("Attributes")
+        if not deleted:
+            return False
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table_name, Key={"connectionId": {"S": COUNTER_KEY}},
+                UpdateExpression="ADD active :minus_one", ConditionExpression="active > :zero",
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}})
+        except ClientError as error:
+            # Already 0 (or missing): never go negative; the sweeper reconciles the counter.
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        return True
+
+
+def _connection_rows_filter() -> dict[str, Any]:
+    # Meta items (`#counter`, `#announcement`, `#broadcast#…`) carry no userId.
+    return {"FilterExpression": "attribute_exists(userId) AND NOT begins_with(connectionId, :meta)",
+            "ExpressionAttributeValues": {":meta": {"S": META_PREFIX}}}
+
+
+# --------------------------------------------------------------------------------------------
+# the @connections management API
+
+
+def is_gone(error: ClientError) -> bool:
+    return (error.response.get("Error", {}).get("Code") == "GoneException"
+            or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 410)
+
+
+def server_error_frame(code: str, message: str) -> bytes:
+    """A server → client `error` frame (schemas/messages.v1.json)."""
+    frame = {"type": "error", "version": "1.0",
+             "data": {"code": code, "message": message,
+                      "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                      "requestId": f"wsctl-{uuid.uuid4()}"}}
+    return json.dumps(frame, separators=(",", ":")).encode()
+
+
+class ConnectionsApi:
+    """The API Gateway @connections API; every call answers False when the connection is gone."""
+
+    def __init__(self, management) -> None:
+        self.management = management
+
+    def send(self, connection_id: str, data: bytes) -> bool:
+        return self._call(self.management.post_to_connection, ConnectionId=connection_id, Data=data)
+
+    def close(self, connection_id: str) -> bool:
+        return self._call(self.management.delete_connection, ConnectionId=connection_id)
+
+    def exists(self, connection_id: str) -> bool:
+        return self._call(self.management.get_connection, ConnectionId=connection_id)
+
+    @staticmethod
+    def _call(operation: Callable[..., Any], **kwargs: Any) -> bool:
+        try:
+            operation(**kwargs)
+        except ClientError as error:
+            if is_gone(error):
+                return False
+            raise
+        return True
+
+
+# --------------------------------------------------------------------------------------------
+# kick and purge-stale
+
+
+KICK_CODE = "TOKEN_EXPIRED"  # the client re-authenticates before reconnecting (ADR 0010)
+KICK_MESSAGE = "Disconnected by an operator; sign in again to reconnect."
+
+
+@dataclass
+class KickReport:
+    connections: int = 0
+    notified: int = 0
+    closed: int = 0
+    already_gone: int = 0
+    rows_removed: int = 0
+
+
+def kick(table: ConnectionTable, api: ConnectionsApi, connection_ids: Iterable[str],
+         message: str = KICK_MESSAGE, progress: Progress | None = None) -> KickReport:
+    """Notify, close, then delete each row and decrement, exactly like `$disconnect` does (which
+    API Gateway also invokes on close; whichever deletes the row first decrements)."""
+    report = KickReport()
+    frame = server_error_frame(KICK_CODE, message)
+    for connection_id in connection_ids:
+        report.connections += 1
+        notified = api.send(connection_id, frame)
+        closed = api.close(connection_id) if notified else False
+        removed = table.remove(connection_id)
+        report.notified += notified
+        report.closed += closed
+        report.already_gone += not closed
+        report.rows_removed += removed
+        if progress:
+            progress.advance(closed=int(closed), gone=int(not closed))
+    if progress:
+        progress.finish()
+    return report
+
+
+@dataclass
+class PurgeReport:
+    probed: int = 0
+    gone: int = 0
+    rows_removed: int = 0
+    gone_ids: list[str] = field(default_factory=list)
+
+
+def purge_stale(table: ConnectionTable, api: ConnectionsApi, dry_run: bool = False, concurrency: int = 8,
+                progress: Progress | None = None) -> PurgeReport:
+    """Probe every connection row with GetConnection; remove (and decrement for) the gone ones."""
+    report = PurgeReport()
+    rows = list(table.rows())
+    if progress:
+        progress.total = len(rows)
+
+    def probe(row: ConnectionRow) -> tuple[str, bool]:
+        return row.connection_id, api.exists(row.connection_id)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for connection_id, alive in pool.map(probe, rows):
+            report.probed += 1
+            removed = False
+            if not alive:
+                report.gone += 1
+                report.gone_ids.append(connection_id)
+                if not dry_run:
+                    removed = table.remove(connection_id)
+                    report.rows_removed += removed
+            if progress:
+                progress.advance(gone=int(not alive), removed=int(removed))
+    if progress:
+        progress.finish()
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# the broadcast DLQ
+
+
+@dataclass
+class RedriveReport:
+    method: str
+    moved: int = 0
+    task_handle: str | None = None
+    status: str = "COMPLETED"
+
+
+def queue_arn(sqs, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def queue_depth(sqs, queue_url: str) -> dict[str, int]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    return {"visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+            "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))}
+
+
+def move_task_unsupported(error: Exception) -> bool:
+    if isinstance(error, NotImplementedError):  # moto in-process
+        return True
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in MOVE_TASK_UNSUPPORTED_CODES
+
+
+def redrive(sqs, dlq_url: str, queue_url: str, method: str = "auto", progress: Progress | None = None,
+            probe_sqs=None, poll_seconds: float = 2.0, max_rate: int | None = None) -> RedriveReport:
+    """Move every message from the DLQ back to its queue.
+
+    `auto` prefers SQS's own StartMessageMoveTask (server side, keeps attributes, survives this
+    process) and falls back to receive → send → delete where the API is missing (the emulator).
+    `probe_sqs` is the client used for the StartMessageMoveTask attempt (no retries, so an emulator
+    without the API is detected at once)."""
+    if method in ("auto", "move-task"):
+        try:
+            return _redrive_with_move_task(sqs, probe_sqs or sqs, dlq_url, queue_url, progress, poll_seconds,
+                                           max_rate)
+        except (ClientError, NotImplementedError) as error:
+            if method == "move-task" or not move_task_unsupported(error):
+                raise
+            if progress:
+                progress.stream.write("StartMessageMoveTask is not available here; moving messages one by one\n")
+    return _redrive_by_hand(sqs, dlq_url, queue_url, progress)
+
+
+def _redrive_with_move_task(sqs, probe_sqs, dlq_url: str, queue_url: str, progress: Progress | None,
+                            poll_seconds: float, max_rate: int | None) -> RedriveReport:
+    source_arn = queue_arn(sqs, dlq_url)
+    arguments = {"SourceArn": source_arn, "DestinationArn": queue_arn(sqs, queue_url)}
+    if max_rate:
+        arguments["MaxNumberOfMessagesPerSecond"] = max_rate
+    handle = probe_sqs.start_message_move_task(**arguments)["TaskHandle"]
+    report = RedriveReport(method="move-task", task_handle=handle)
+    while True:
+        # The most recent task on the DLQ comes first: the one just started.
+        tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=1)["Results"]
+        task = tasks[0] if tasks else {}
+        report.status = task.get("Status", "UNKNOWN")
+        moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
+        if progress:
+            progress.total = task.get("ApproximateNumberOfMessagesToMove", progress.total)
+            progress.advance(moved - report.moved)
+        report.moved = moved
+        if report.status in ("COMPLETED", "FAILED", "CANCELLED"):
+            break
+        time.sleep(poll_seconds)
+    if progress:
+        progress.finish()
+    if report.status != "COMPLETED":
+        reason = task.get("FailureReason", "no reason given")
+        raise RuntimeError(f"message move task {report.status.lower()} after {report.moved} messages: {reason}")
+    return report
+
+
+def _redrive_by_hand(sqs, dlq_url: str, queue_url: str, progress: Progress | None) -> RedriveReport:
+    report = RedriveReport(method="receive-send-delete")
+    if progress:
+        progress.total = queue_depth(sqs, dlq_url)["visible"]
+    while True:
+        messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                       MessageAttributeNames=["All"], VisibilityTimeout=60).get("Messages", [])
+        if not messages:
+            break
+        entries = [{"Id": str(index), "MessageBody": message["Body"],
+                    **({"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {})}
+                   for index, message in enumerate(messages)]
+        sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if sent.get("Failed"):
+            first = sent["Failed"][0]
+            raise RuntimeError(f"could not send {len(sent['Failed'])} messages back to the queue "
+                               f"({first.get('Code')}: {first.get('Message')}); they stay in the DLQ")
+        # Delete only what was re-sent; a crash in between duplicates a message, never loses it
+        # (the broadcast function ignores request ids it already completed).
+        sqs.delete_message_batch(QueueUrl=dlq_url, Entries=[
+            {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(messages)])
+        report.moved += len(messages)
+        if progress:
+            progress.advance(len(messages))
+    if progress:
+        progress.finish()
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# status
+
+
+@dataclass
+class AlarmState:
+    name: str
+    state: str
+    reason: str
+    runbook: str | None
+
+
+@dataclass
+class StatusReport:
+    env: str
+    alarms: list[AlarmState]
+    counter: int | None
+    connection_rows: int
+    queues: dict[str, dict[str, int]]
+
+    @property
+    def firing(self) -> list[AlarmState]:
+        return [alarm for alarm in self.alarms if alarm.state == "ALARM"]
+
+
+def runbook_path(description: str | None) -> str | None:
+    for word in (description or "").split():
+        word = word.strip("()[]<>,;'\"")
+        if word.startswith("runbooks/") and word.endswith(".md"):
+            return word
+    return None
+
+
+def alarm_states(cloudwatch, env: str) -> list[AlarmState]:
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"realtime-{env}-",
+                                                                AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    alarms = []
+    for page in pages:
+        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+            alarms.append(AlarmState(name=alarm["AlarmName"], state=alarm.get("StateValue", "INSUFFICIENT_DATA"),
+                                     reason=alarm.get("StateReason", ""),
+                                     runbook=runbook_path(alarm.get("AlarmDescription"))))
+    return sorted(alarms, key=lambda alarm: alarm.name)
+
+
+def status(env: str, table: ConnectionTable, sqs, cloudwatch, queue_urls: dict[str, str]) -> StatusReport:
+    return StatusReport(env=env, alarms=alarm_states(cloudwatch, env), counter=table.counter(),
+                        connection_rows=table.count(),
+                        queues={name: queue_depth(sqs, url) for name, url in queue_urls.items()})
