@@ -83,16 +83,17 @@ def _resolve_deployed(env: str) -> Target:
     stack_dir = REPO_ROOT / "cdktf.out" / "stacks" / f"realtime-{env}"
     if not (stack_dir / "cdk.tf.json").is_file():
         raise WsctlError(f"stack realtime-{env} is not synthesized: run `make synth`")
-    if shutil.which("terraform") is None:
+    terraform = shutil.which("terraform")
+    if terraform is None:
         raise WsctlError("terraform is missing from PATH")
     run_env = dict(os.environ, TF_IN_AUTOMATION="1")
     if not (stack_dir / ".terraform").is_dir():
-        init = subprocess.run(["terraform", "init", "-input=false", "-no-color"], cwd=stack_dir, env=run_env,
+        init = subprocess.run([terraform, "init", "-input=false", "-no-color"], cwd=stack_dir, env=run_env,  # noqa: S603 - fixed argv
                               capture_output=True, text=True)
         if init.returncode != 0:
             raise WsctlError(f"cannot read the state of realtime-{env} (terraform init failed: "
                              f"{_last_line(init.stderr)}); are AWS credentials set?")
-    result = subprocess.run(["terraform", "output", "-json", "-no-color"], cwd=stack_dir, env=run_env,
+    result = subprocess.run([terraform, "output", "-json", "-no-color"], cwd=stack_dir, env=run_env,  # noqa: S603 - fixed argv
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise WsctlError(f"cannot read outputs of realtime-{env}: {_last_line(result.stderr)}")
