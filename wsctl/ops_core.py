@@ -8,17 +8,23 @@ The table layout is docs/contracts.md: connection rows carry `userId`; meta item
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
+
+from wsctl.targets import REPO_ROOT
+
+# The runtime's domain package (lambda_src/realtime) is the one implementation of the message
+# contract and the connection store; the console script does not have it on its path otherwise.
+_LAMBDA_SRC = str(REPO_ROOT / "lambda_src")
+if _LAMBDA_SRC not in sys.path:
+    sys.path.append(_LAMBDA_SRC)
 
 COUNTER_KEY = "#counter"
 BY_USER_INDEX = "byUser"
@@ -183,12 +189,11 @@ def is_gone(error: ClientError) -> bool:
 
 
 def server_error_frame(code: str, message: str) -> bytes:
-    """A server → client `error` frame (schemas/messages.v1.json)."""
-    frame = {"type": "error", "version": "1.0",
-             "data": {"code": code, "message": message,
-                      "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                      "requestId": f"wsctl-{uuid.uuid4()}"}}
-    return json.dumps(frame, separators=(",", ":")).encode()
+    """A server → client `error` frame, built by the runtime's own message models."""
+    from realtime import messages
+
+    return messages.encode(messages.error_message(messages.ErrorCode(code), message, time.time(),
+                                                  f"wsctl-{uuid.uuid4()}"))
 
 
 class ConnectionsApi:
