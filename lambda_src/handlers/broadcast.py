@@ -1,0 +1,27 @@
+"""SQS-triggered fan-out of broadcast requests; failed records go back as batch item failures."""
+
+from realtime.adapters.apigateway import ApiGatewayNotifier
+from realtime.adapters.aws import dynamodb_client, management_api_client, sqs_client
+from realtime.adapters.dynamodb import DynamoConnectionStore
+from realtime.adapters.sqs import SqsQueuePublisher
+from realtime.config import BroadcastConfig
+from realtime.events import queue_messages
+from realtime.observability import instrumented, telemetry
+from realtime.ports import SystemClock
+from realtime.services.broadcast import BroadcastService
+from realtime.services.fan_out import FanOut
+
+CONFIG = BroadcastConfig.from_env()
+LOGGER, METRICS = telemetry(CONFIG.common.function_name, CONFIG.common.log_level, CONFIG.common.metrics_namespace)
+STORE = DynamoConnectionStore(dynamodb_client(), CONFIG.table_name)
+NOTIFIER = ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint, CONFIG.concurrency))
+SERVICE = BroadcastService(
+    STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.concurrency), SqsQueuePublisher(sqs_client(), CONFIG.queue_url),
+    SystemClock(), LOGGER, METRICS, scan_segments=CONFIG.scan_segments,
+    announcement_interval_seconds=CONFIG.announcement_interval_seconds)
+
+
+@instrumented(LOGGER, METRICS)
+def handler(event, context):
+    failures = SERVICE.process_batch(queue_messages(event), context.get_remaining_time_in_millis)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}

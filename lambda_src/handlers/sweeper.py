@@ -1,0 +1,21 @@
+"""Scheduled every minute: close expired-token connections, remove gone rows, reconcile the counter."""
+
+from realtime.adapters.apigateway import ApiGatewayNotifier
+from realtime.adapters.aws import dynamodb_client, management_api_client
+from realtime.adapters.dynamodb import DynamoConnectionStore
+from realtime.config import SweeperConfig
+from realtime.observability import instrumented, telemetry
+from realtime.ports import SystemClock
+from realtime.services.sweeper import SweeperService
+
+CONFIG = SweeperConfig.from_env()
+LOGGER, METRICS = telemetry(CONFIG.common.function_name, CONFIG.common.log_level, CONFIG.common.metrics_namespace)
+SERVICE = SweeperService(
+    DynamoConnectionStore(dynamodb_client(), CONFIG.table_name),
+    ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint)), SystemClock(), LOGGER, METRICS,
+    global_limit=CONFIG.global_limit)
+
+
+@instrumented(LOGGER, METRICS)
+def handler(event, context):
+    return SERVICE.run(getattr(context, "aws_request_id", "")).as_dict()

@@ -1,0 +1,142 @@
+"""Broadcast requests from SQS → notifications on every target connection (ADR 0006).
+
+Per-user targets go through GSI ``byUser``. ``{all: true}`` is split into ``BROADCAST_SCAN_SEGMENTS``
+parallel-scan segment jobs (put back on the queue), and a segment that cannot finish within the
+invocation's time budget re-queues itself with a cursor: no invocation walks the whole table.
+Idempotent under SQS redelivery: each request/segment/continuation claims a meta item first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from realtime.events import QueueMessage
+from realtime.messages import (
+    AllTarget,
+    BroadcastRequest,
+    MessageRejected,
+    Segment,
+    encode,
+    notification_message,
+    parse_broadcast_request,
+)
+from realtime.observability import Logger, Metrics
+from realtime.ports import Claim, Clock, ConnectionStore, QueuePublisher
+from realtime.services.fan_out import DeliveryReport, FanOut
+
+#: A claimed request not completed within this time (crashed invocation) may be taken over.
+CLAIM_LEASE_SECONDS = 300
+#: A segment re-queues its remainder when the invocation has less time left than this.
+MIN_REMAINING_MILLIS = 20_000
+
+
+def idempotency_key(request: BroadcastRequest) -> str:
+    key = f"#broadcast#{request.id}"
+    if request.segment is not None:
+        key += f"#{request.segment.index}"
+    if request.cursor is not None:
+        key += "#" + hashlib.sha256(request.cursor.encode()).hexdigest()[:16]
+    return key
+
+
+@dataclass(frozen=True)
+class BroadcastOutcome:
+    #: delivered | duplicate | in_progress | rejected | split | continued
+    status: str
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+    jobs: int = 0
+
+
+class BroadcastService:
+    def __init__(self, store: ConnectionStore, fan_out: FanOut, queue: QueuePublisher, clock: Clock,
+                 logger: Logger, metrics: Metrics, *, scan_segments: int, announcement_interval_seconds: int,
+                 min_remaining_millis: int = MIN_REMAINING_MILLIS):
+        self.store = store
+        self.fan_out = fan_out
+        self.queue = queue
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.scan_segments = scan_segments
+        self.announcement_interval = announcement_interval_seconds
+        self.min_remaining_millis = min_remaining_millis
+
+    def process_batch(self, messages: Sequence[QueueMessage], remaining_millis: Callable[[], int]) -> list[str]:
+        """Process SQS messages; return the ids of those to retry (SQS batch item failures)."""
+        failures = []
+        for message in messages:
+            try:
+                request = parse_broadcast_request(message.body)
+            except MessageRejected as rejected:
+                # Left to fail into the DLQ (alarmed) so the sender's bug is visible and the body kept.
+                self.logger.error("invalid broadcast request", messageId=message.message_id, reason=rejected.message)
+                failures.append(message.message_id)
+                continue
+            try:
+                outcome = self.process(request, remaining_millis)
+            except Exception as error:  # noqa: BLE001 - one bad record must not fail the others
+                self.logger.error("broadcast failed", messageId=message.message_id, requestId=request.id,
+                                  errorType=type(error).__name__)
+                failures.append(message.message_id)
+                continue
+            if outcome.status == "in_progress":
+                failures.append(message.message_id)  # another invocation holds it: retry after the visibility timeout
+        return failures
+
+    def process(self, request: BroadcastRequest, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
+        key = idempotency_key(request)
+        claim = self.store.claim_request(key, int(self.clock.now()), CLAIM_LEASE_SECONDS)
+        if claim is not Claim.CLAIMED:
+            self.logger.info("broadcast skipped", requestId=request.id, key=key, claim=claim.value)
+            return BroadcastOutcome("duplicate" if claim is Claim.COMPLETED else "in_progress")
+        try:
+            outcome = self._run(request, remaining_millis)
+        except BaseException:
+            self.store.release_request(key)
+            raise
+        self.store.complete_request(key, int(self.clock.now()))
+        report = outcome.report
+        self.metrics.count("BroadcastSent", report.sent)
+        self.metrics.count("BroadcastGone", report.gone)
+        self.metrics.count("DeliveryFailures", report.failed)
+        self.metrics.count("BroadcastRetried", report.retried)
+        self.logger.info("broadcast done", requestId=request.id, key=key, status=outcome.status,
+                         jobs=outcome.jobs, **report.as_dict())
+        return outcome
+
+    def _run(self, request: BroadcastRequest, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
+        payload = encode(notification_message(request, self.clock.now()))
+        if not isinstance(request.target, AllTarget):
+            connection_ids = self.store.connections_of_users(request.target.userIds)
+            return BroadcastOutcome("delivered", self.fan_out.deliver(connection_ids, payload))
+        segment = request.segment
+        if segment is None:
+            if not self.store.try_announce(request.id, int(self.clock.now()), self.announcement_interval):
+                self.metrics.count("AnnouncementsRejected")
+                self.logger.warning("global announcement rejected: interval not elapsed", requestId=request.id,
+                                    intervalSeconds=self.announcement_interval)
+                return BroadcastOutcome("rejected")
+            if self.scan_segments > 1:
+                self.queue.publish([
+                    request.model_copy(update={"segment": Segment(index=i, total=self.scan_segments)})
+                    .model_dump_json(exclude_none=True) for i in range(self.scan_segments)])
+                return BroadcastOutcome("split", jobs=self.scan_segments)
+            segment = Segment(index=0, total=1)
+        return self._scan(request, segment, payload, remaining_millis)
+
+    def _scan(self, request: BroadcastRequest, segment: Segment, payload: bytes,
+              remaining_millis: Callable[[], int]) -> BroadcastOutcome:
+        report = DeliveryReport()
+        cursor = request.cursor
+        while True:
+            page = self.store.scan_page(segment.index, segment.total, cursor)
+            report += self.fan_out.deliver(page.connection_ids, payload)
+            cursor = page.cursor
+            if cursor is None:
+                return BroadcastOutcome("delivered", report)
+            if remaining_millis() < self.min_remaining_millis:
+                continuation = request.model_copy(update={"segment": segment, "cursor": cursor})
+                self.queue.publish([continuation.model_dump_json(exclude_none=True)])
+                return BroadcastOutcome("continued", report, jobs=1)
