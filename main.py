@@ -1,0 +1,27 @@
+"""cdktf app entry point (``cdktf.json``: ``"app": "python main.py"``).
+
+One process synthesizes every stack into ``<outdir>/stacks/<name>/cdk.tf.json``; the outdir is
+``$CDKTF_OUTDIR`` (set by ``cdktf synth``), else ``$REALTIME_SYNTH_OUT``, else ``cdktf.out``.
+A bad environment file stops synthesis with the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from stacks.config import ConfigError
+
+
+def main() -> int:
+    try:
+        from stacks.app import build_app
+
+        build_app().synth()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
