@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from wsctl import ops_core
 from wsctl.errors import WsctlError
+from wsctl.ops_core import DeliveryFailed, DomainError, StoreUnavailable, Throttled
 from wsctl.targets import Target, resolve
 
 NOT_DEPLOYED_CODES = frozenset({"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue",
@@ -112,7 +113,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = sorted(_table(target).rows(args.user), key=lambda row: (row.user_id, row.connected_at or 0))
     if args.json:
         for row in rows:
-            print(json.dumps(row.as_dict()))
+            print(json.dumps({"connectionId": row.connection_id, "userId": row.user_id,
+                              "connectedAt": row.connected_at, "tokenExpiresAt": row.token_expires_at}))
         return 0
     print(f"{'CONNECTION ID':<20} {'USER ID':<38} {'CONNECTED AT':<20} TOKEN EXPIRES AT")
     for row in rows:
@@ -122,6 +124,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_kick(args: argparse.Namespace) -> int:
+    if args.connection and args.connection.startswith(ops_core.META_PREFIX):
+        raise WsctlError(f"{args.connection!r} is a meta item of the connection table, not a connection id")
     target = resolve(args.env)
     with aws_errors(target):
         table = _table(target)
@@ -214,25 +218,53 @@ def _queue_name(url: str) -> str:
 
 @contextmanager
 def aws_errors(target: Target) -> Iterator[None]:
-    """Turn botocore failures into one operator-facing line."""
+    """Turn botocore failures (and the runtime adapters' domain errors, which carry only the AWS
+    error code or botocore exception name) into one operator-facing line."""
     try:
         yield
     except NoCredentialsError:
-        raise WsctlError(f"no AWS credentials for {target.env}: configure a profile or AWS_* variables") from None
+        raise WsctlError(_no_credentials(target)) from None
     except EndpointConnectionError as error:
-        if target.is_local:
-            raise WsctlError(f"the local stack does not answer ({error}): start it with `make local`") from None
-        raise WsctlError(f"cannot reach AWS: {error}") from None
+        raise WsctlError(_unreachable(target, str(error))) from None
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message") or code
-        operation = error.operation_name
-        if code in NOT_DEPLOYED_CODES:
-            raise WsctlError(f"stack realtime-{target.env} looks undeployed or out of date: {operation}: {message}") from None
-        if code in BAD_CREDENTIALS_CODES:
-            raise WsctlError(f"AWS credentials for {target.env} are invalid or expired: {message}") from None
-        if code in DENIED_CODES:
-            raise WsctlError(f"access denied to {operation} in {target.env}: {message}") from None
-        raise WsctlError(f"{operation} failed in {target.env}: {code}: {message}") from None
+        raise WsctlError(_client_error(target, code, f"{error.operation_name}: {message}")) from None
     except BotoCoreError as error:
         raise WsctlError(f"AWS call failed in {target.env}: {error}") from None
+    except (StoreUnavailable, Throttled, DeliveryFailed) as error:
+        what = "the @connections API" if isinstance(error, DeliveryFailed) else f"table {_table_name(target)}"
+        code = str(error).split(" ")[0]
+        if code == "NoCredentialsError":
+            raise WsctlError(_no_credentials(target)) from None
+        if code in ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError"):
+            raise WsctlError(_unreachable(target, f"{what}: {code}")) from None
+        if isinstance(error, Throttled):
+            raise WsctlError(f"{what} throttled the operation in {target.env} ({error}); retry in a minute") from None
+        raise WsctlError(_client_error(target, code, f"{what}: {error}")) from None
+    except DomainError as error:
+        raise WsctlError(f"{type(error).__name__} in {target.env}: {error}") from None
+
+
+def _no_credentials(target: Target) -> str:
+    return f"no AWS credentials for {target.env}: configure a profile or AWS_* variables"
+
+
+def _unreachable(target: Target, detail: str) -> str:
+    if target.is_local:
+        return f"the local stack does not answer ({detail}): start it with `make local`"
+    return f"cannot reach AWS: {detail}"
+
+
+def _client_error(target: Target, code: str, detail: str) -> str:
+    if code in NOT_DEPLOYED_CODES:
+        return f"stack realtime-{target.env} looks undeployed or out of date: {detail}"
+    if code in BAD_CREDENTIALS_CODES:
+        return f"AWS credentials for {target.env} are invalid or expired: {detail}"
+    if code in DENIED_CODES:
+        return f"access denied in {target.env}: {detail}"
+    return f"AWS call failed in {target.env}: {code}: {detail}"
+
+
+def _table_name(target: Target) -> str:
+    return target.outputs.get("connections_table_name", "?")

@@ -11,23 +11,29 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 from botocore.exceptions import ClientError
 
 from wsctl.targets import REPO_ROOT
 
 # The runtime's domain package (lambda_src/realtime) is the one implementation of the message
-# contract and the connection store; the console script does not have it on its path otherwise.
+# contract, the connection store and the @connections adapter; the console script does not have it
+# on its path otherwise.
 _LAMBDA_SRC = str(REPO_ROOT / "lambda_src")
 if _LAMBDA_SRC not in sys.path:
     sys.path.append(_LAMBDA_SRC)
 
-COUNTER_KEY = "#counter"
-BY_USER_INDEX = "byUser"
+from realtime import messages  # noqa: E402
+from realtime.adapters.apigateway import ApiGatewayNotifier  # noqa: E402
+from realtime.adapters.apigateway import _translate as translate_management_error  # noqa: E402
+from realtime.adapters.dynamodb import DynamoConnectionStore  # noqa: E402
+from realtime.errors import DeliveryFailed, DomainError, StaleConnection, StoreUnavailable, Throttled  # noqa: E402,F401 - re-exported to wsctl.ops
+from realtime.ports import Connection  # noqa: E402
+
 META_PREFIX = "#"
 ROW_ATTRIBUTES = ("connectionId", "userId", "connectedAt", "tokenExpiresAt")
 # SQS answers StartMessageMoveTask with one of these where it is not available (and moto 5.2.5,
@@ -79,146 +85,68 @@ class Progress:
 
 
 # --------------------------------------------------------------------------------------------
-# the connection table
-
-
-@dataclass(frozen=True)
-class ConnectionRow:
-    connection_id: str
-    user_id: str
-    connected_at: int | None = None
-    token_expires_at: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"connectionId": self.connection_id, "userId": self.user_id,
-                "connectedAt": self.connected_at, "tokenExpiresAt": self.token_expires_at}
-
-
-def _number(item: dict[str, Any], name: str) -> int | None:
-    value = item.get(name, {}).get("N")
-    return int(float(value)) if value is not None else None
-
-
-def _row(item: dict[str, Any]) -> ConnectionRow:
-    return ConnectionRow(connection_id=item["connectionId"]["S"], user_id=item.get("userId", {}).get("S", ""),
-                         connected_at=_number(item, "connectedAt"),
-                         token_expires_at=_number(item, "tokenExpiresAt"))
+# the connection table and the @connections API: the runtime's own adapters, plus what only
+# operators need (listing rows, probing a connection)
 
 
 class ConnectionTable:
-    """Reads and repairs of `realtime-<env>-connections` with the same semantics as the runtime:
-    removing a row decrements the `#counter` item only when a row was actually deleted."""
+    """`realtime-<env>-connections` through the runtime's DynamoConnectionStore, so removing a row
+    is exactly `$disconnect`'s conditional delete + decrement (never twice for one row)."""
 
     def __init__(self, dynamodb, table_name: str) -> None:
-        self.dynamodb = dynamodb
-        self.table_name = table_name
+        self.store = DynamoConnectionStore(dynamodb, table_name)
 
-    def counter(self) -> int | None:
-        item = self.dynamodb.get_item(TableName=self.table_name, Key={"connectionId": {"S": COUNTER_KEY}},
-                                      ConsistentRead=True).get("Item")
-        return _number(item, "active") if item else None
+    def counter(self) -> int:
+        return self.store.active_count()
 
     def count(self, user_id: str | None = None) -> int:
-        if user_id is not None:
-            pages = self.dynamodb.get_paginator("query").paginate(
-                TableName=self.table_name, IndexName=BY_USER_INDEX, Select="COUNT",
-                KeyConditionExpression="userId = :user", ExpressionAttributeValues={":user": {"S": user_id}})
-        else:
-            pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table_name, Select="COUNT",
-                                                                  **_connection_rows_filter())
-        return sum(page["Count"] for page in pages)
-
-    def rows(self, user_id: str | None = None) -> Iterator[ConnectionRow]:
-        if user_id is None:
-            pages = self.dynamodb.get_paginator("scan").paginate(
-                TableName=self.table_name, ProjectionExpression=", ".join(ROW_ATTRIBUTES),
-                **_connection_rows_filter())
-            for page in pages:
-                yield from (_row(item) for item in page["Items"])
-            return
-        ids = self.connection_ids(user_id)
-        # byUser projects keys only: fetch the rows themselves, 100 keys per BatchGetItem.
-        for start in range(0, len(ids), 100):
-            request = {self.table_name: {"Keys": [{"connectionId": {"S": cid}} for cid in ids[start:start + 100]],
-                                         "ProjectionExpression": ", ".join(ROW_ATTRIBUTES)}}
-            while request:
-                response = self.dynamodb.batch_get_item(RequestItems=request)
-                yield from (_row(item) for item in response["Responses"].get(self.table_name, []))
-                request = response.get("UnprocessedKeys") or {}
+        return len(self.connection_ids(user_id)) if user_id is not None else self.store.count_connections()
 
     def connection_ids(self, user_id: str) -> list[str]:
-        pages = self.dynamodb.get_paginator("query").paginate(
-            TableName=self.table_name, IndexName=BY_USER_INDEX, KeyConditionExpression="userId = :user",
-            ExpressionAttributeValues={":user": {"S": user_id}})
-        return [item["connectionId"]["S"] for page in pages for item in page["Items"]]
+        return self.store.connections_of_users([user_id])
+
+    def all_connection_ids(self) -> list[str]:
+        ids, cursor = [], None
+        while True:
+            page = self.store.scan_page(0, 1, cursor)
+            ids.extend(page.connection_ids)
+            if page.cursor is None:
+                return ids
+            cursor = page.cursor
 
     def remove(self, connection_id: str) -> bool:
-        """Delete one connection row; decrement the counter only if this call deleted it (so a
-        concurrent `$disconnect` for the same connection never decrements twice)."""
-        if connection_id.startswith(META_PREFIX):
-            raise ValueError(f"{connection_id!r} is a meta item, not a connection")
-        deleted = self.dynamodb.delete_item(TableName=self.table_name, Key={"connectionId": {"S": connection_id}},
-                                            ReturnValues="ALL_OLD").get("Attributes")
-        if not deleted:
-            return False
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table_name, Key={"connectionId": {"S": COUNTER_KEY}},
-                UpdateExpression="ADD active :minus_one", ConditionExpression="active > :zero",
-                ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}})
-        except ClientError as error:
-            # Already 0 (or missing): never go negative; the sweeper reconciles the counter.
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-        return True
+        return self.store.remove(connection_id)
+
+    def rows(self, user_id: str | None = None) -> Iterator[Connection]:
+        if user_id is not None:
+            # byUser projects keys only: read each row (a user holds at most the per-user cap).
+            rows = (self.store.get(connection_id) for connection_id in self.connection_ids(user_id))
+            yield from (row for row in rows if row is not None)
+            return
+        pages = self.store.client.get_paginator("scan").paginate(
+            TableName=self.store.table, ProjectionExpression=", ".join(ROW_ATTRIBUTES),
+            # Meta items (`#counter`, `#announcement`, `#broadcast#…`) carry no userId.
+            FilterExpression="attribute_exists(userId) AND NOT begins_with(connectionId, :meta)",
+            ExpressionAttributeValues={":meta": {"S": META_PREFIX}})
+        for page in pages:
+            for item in page["Items"]:
+                yield Connection(connection_id=item["connectionId"]["S"], user_id=item["userId"]["S"],
+                                 connected_at=int(item["connectedAt"]["N"]),
+                                 token_expires_at=int(item["tokenExpiresAt"]["N"]))
 
 
-def _connection_rows_filter() -> dict[str, Any]:
-    # Meta items (`#counter`, `#announcement`, `#broadcast#…`) carry no userId.
-    return {"FilterExpression": "attribute_exists(userId) AND NOT begins_with(connectionId, :meta)",
-            "ExpressionAttributeValues": {":meta": {"S": META_PREFIX}}}
-
-
-# --------------------------------------------------------------------------------------------
-# the @connections management API
-
-
-def is_gone(error: ClientError) -> bool:
-    return (error.response.get("Error", {}).get("Code") == "GoneException"
-            or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 410)
-
-
-def server_error_frame(code: str, message: str) -> bytes:
-    """A server → client `error` frame, built by the runtime's own message models."""
-    from realtime import messages
-
-    return messages.encode(messages.error_message(messages.ErrorCode(code), message, time.time(),
-                                                  f"wsctl-{uuid.uuid4()}"))
-
-
-class ConnectionsApi:
-    """The API Gateway @connections API; every call answers False when the connection is gone."""
-
-    def __init__(self, management) -> None:
-        self.management = management
-
-    def send(self, connection_id: str, data: bytes) -> bool:
-        return self._call(self.management.post_to_connection, ConnectionId=connection_id, Data=data)
-
-    def close(self, connection_id: str) -> bool:
-        return self._call(self.management.delete_connection, ConnectionId=connection_id)
+class ConnectionsApi(ApiGatewayNotifier):
+    """The runtime's @connections notifier (send/close raise StaleConnection when gone) plus the
+    GetConnection probe, which only operators need."""
 
     def exists(self, connection_id: str) -> bool:
-        return self._call(self.management.get_connection, ConnectionId=connection_id)
-
-    @staticmethod
-    def _call(operation: Callable[..., Any], **kwargs: Any) -> bool:
         try:
-            operation(**kwargs)
+            self.client.get_connection(ConnectionId=connection_id)
         except ClientError as error:
-            if is_gone(error):
+            translated = translate_management_error(error, connection_id)
+            if isinstance(translated, StaleConnection):
                 return False
-            raise
+            raise translated from None
         return True
 
 
@@ -233,7 +161,6 @@ KICK_MESSAGE = "Disconnected by an operator; sign in again to reconnect."
 @dataclass
 class KickReport:
     connections: int = 0
-    notified: int = 0
     closed: int = 0
     already_gone: int = 0
     rows_removed: int = 0
@@ -241,16 +168,20 @@ class KickReport:
 
 def kick(table: ConnectionTable, api: ConnectionsApi, connection_ids: Iterable[str],
          message: str = KICK_MESSAGE, progress: Progress | None = None) -> KickReport:
-    """Notify, close, then delete each row and decrement, exactly like `$disconnect` does (which
-    API Gateway also invokes on close; whichever deletes the row first decrements)."""
+    """Send an error frame, close, then remove each row like `$disconnect` does (API Gateway also
+    invokes `$disconnect` on close; whichever deletes the row first decrements the counter)."""
     report = KickReport()
-    frame = server_error_frame(KICK_CODE, message)
+    frame = messages.encode(messages.error_message(messages.ErrorCode(KICK_CODE), message, time.time(),
+                                                   f"wsctl-{uuid.uuid4()}"))
     for connection_id in connection_ids:
         report.connections += 1
-        notified = api.send(connection_id, frame)
-        closed = api.close(connection_id) if notified else False
+        try:
+            api.send(connection_id, frame)
+            api.close(connection_id)
+            closed = True
+        except StaleConnection:
+            closed = False
         removed = table.remove(connection_id)
-        report.notified += notified
         report.closed += closed
         report.already_gone += not closed
         report.rows_removed += removed
@@ -273,15 +204,15 @@ def purge_stale(table: ConnectionTable, api: ConnectionsApi, dry_run: bool = Fal
                 progress: Progress | None = None) -> PurgeReport:
     """Probe every connection row with GetConnection; remove (and decrement for) the gone ones."""
     report = PurgeReport()
-    rows = list(table.rows())
+    connection_ids = table.all_connection_ids()
     if progress:
-        progress.total = len(rows)
+        progress.total = len(connection_ids)
 
-    def probe(row: ConnectionRow) -> tuple[str, bool]:
-        return row.connection_id, api.exists(row.connection_id)
+    def probe(connection_id: str) -> tuple[str, bool]:
+        return connection_id, api.exists(connection_id)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for connection_id, alive in pool.map(probe, rows):
+        for connection_id, alive in pool.map(probe, connection_ids):
             report.probed += 1
             removed = False
             if not alive:

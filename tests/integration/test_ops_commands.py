@@ -289,17 +289,15 @@ def test_kick_needs_exactly_one_of_user_or_connection(deployed, capsys):
     assert neither.value.code == 2 and both.value.code == 2
 
 
-def test_counter_never_goes_negative(deployed):
-    # GIVEN a row whose counter already reads 0 (drift)
+def test_kick_never_touches_meta_items(deployed, capsys):
+    # GIVEN one connection; WHEN an operator passes a meta item's key as a connection id
     deployed.connect("c-1", "alice")
-    deployed.dynamodb.update_item(TableName=TABLE, Key={"connectionId": {"S": "#counter"}},
-                                  UpdateExpression="SET active = :n", ExpressionAttributeValues={":n": {"N": "0"}})
-    table = ops_core.ConnectionTable(deployed.dynamodb, TABLE)
-    # WHEN removing it; THEN the row goes, the counter stays 0, a meta item can never be removed
-    assert table.remove("c-1") is True
-    assert deployed.counter() == 0
-    with pytest.raises(ValueError):
-        table.remove("#counter")
+    code, out, err = run(capsys, "connections", "kick", "--env", "dev", "--connection", "#counter")
+    # THEN it is refused in one line and the counter item survives unchanged
+    assert (code, out) == (1, "")
+    assert err == "wsctl: '#counter' is a meta item of the connection table, not a connection id\n"
+    assert deployed.counter() == 1 and deployed.ids() == {"c-1"}
+    assert deployed.endpoint.closed == [] and deployed.endpoint.received == {}
 
 
 # --------------------------------------------------------------------------------------------
