@@ -1,0 +1,66 @@
+"""Tokens for local users: the local pool is declared by the realtime-local stack (moto cognito-idp)."""
+
+from __future__ import annotations
+
+import json
+from base64 import urlsafe_b64decode
+from dataclasses import dataclass
+
+from wsctl.errors import WsctlError
+from wsctl.targets import Target, resolve
+
+# Local-only password of every local user (the emulator's pool; never a real account).
+LOCAL_PASSWORD = "Local-Passw0rd-2026"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class LocalToken:
+    user: str
+    #: The Cognito ``sub``: the ``userId`` connections are stored under and broadcasts target.
+    sub: str
+    token: str
+    expires_in: int
+
+
+def token_use() -> str:
+    from stacks.config import load_env
+
+    return load_env("local", overrides={}).cognito.token_use
+
+
+def issue_token(user: str, target: Target | None = None) -> LocalToken:
+    import botocore.exceptions
+
+    target = target or resolve("local")
+    pool_id, client_id = target.output("user_pool_id"), target.output("user_pool_client_id")
+    cognito = target.client("cognito-idp")
+    try:
+        try:
+            cognito.admin_get_user(UserPoolId=pool_id, Username=user)
+        except cognito.exceptions.UserNotFoundException:
+            cognito.admin_create_user(UserPoolId=pool_id, Username=user, MessageAction="SUPPRESS",
+                                      TemporaryPassword=LOCAL_PASSWORD)
+            cognito.admin_set_user_password(UserPoolId=pool_id, Username=user, Password=LOCAL_PASSWORD,
+                                            Permanent=True)
+        result = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                       AuthParameters={"USERNAME": user, "PASSWORD": LOCAL_PASSWORD})
+    except botocore.exceptions.EndpointConnectionError:
+        raise WsctlError("nothing running: start the local stack with `make local` (wsctl local up)") from None
+    except botocore.exceptions.ClientError as error:
+        raise WsctlError(f"cannot sign in {user!r} in the local pool: {error.response['Error'].get('Message')}") from None
+    tokens = result["AuthenticationResult"]
+    token = tokens["IdToken"] if token_use() == "id" else tokens["AccessToken"]
+    return LocalToken(user=user, sub=claims(token)["sub"], token=token, expires_in=int(tokens.get("ExpiresIn", 3600)))
+
+
+def claims(token: str) -> dict:
+    """The payload of a JWT, unverified (for display: the authorizer is what verifies)."""
+    payload = token.split(".")[1]
+    return json.loads(urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def print_token(user: str) -> int:
+    issued = issue_token(user)
+    print(f"# user {issued.user}: userId (sub) {issued.sub}, expires in {issued.expires_in} s")
+    print(issued.token)
+    return 0

@@ -1,0 +1,304 @@
+"""``wsctl local up``: emulator, stack, gateway, ``READY {json}``; Ctrl-C/SIGTERM stops it all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from wsctl.errors import WsctlError
+from wsctl.local import paths, stack
+
+log = logging.getLogger("wsctl.local")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def choose_port(requested: int | None, preferred: int, what: str, flag: str) -> int:
+    """An explicit port must be free; otherwise the env file's port if free, else any free port."""
+    if requested is not None:
+        if not port_is_free(requested):
+            raise WsctlError(f"port {requested} ({what}) is busy: stop what uses it or pass another {flag}")
+        return requested
+    return preferred if port_is_free(preferred) else free_port()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_instance() -> dict[str, Any] | None:
+    info = stack.read_json(paths.PID_FILE)
+    pid = info.get("pid")
+    if isinstance(pid, int) and pid_alive(pid):
+        return info
+    return None
+
+
+class Emulator:
+    """The moto server child process (see wsctl/local/emulator.py)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, restore: Path | None = None) -> None:
+        paths.LOG_DIR.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "wsctl.local.emulator", "--port", str(self.port)]
+        if restore is not None:
+            command += ["--restore", str(restore)]
+        with open(paths.LOG_DIR / "moto.log", "ab") as log_file:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,  # noqa: S603
+                                            text=True, cwd=paths.REPO_ROOT, start_new_session=True)
+        reply = self._reply(timeout=60)
+        if "ready" not in reply:
+            self.stop()
+            raise WsctlError(f"the emulator did not start: {reply.get('error', 'no answer')}")
+
+    def _reply(self, timeout: float) -> dict[str, Any]:
+        assert self.process is not None and self.process.stdout is not None
+        import selectors
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return {"error": f"no answer within {timeout:.0f} s"}
+        line = self.process.stdout.readline()
+        return json.loads(line) if line else {"error": "the emulator exited (see .local/logs/moto.log)"}
+
+    def snapshot(self, path: Path) -> bool:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(f"snapshot {path}\n")
+        self.process.stdin.flush()
+        reply = self._reply(timeout=120)
+        if "ok" not in reply:
+            log.warning("no emulator snapshot (the next start will be cold): %s", reply.get("error"))
+        return "ok" in reply
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            if process.stdin:
+                process.stdin.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def local_defaults() -> tuple[int, int]:
+    from stacks.config import load_env
+
+    cfg = load_env("local", overrides={})
+    assert cfg.emulator is not None  # noqa: S101 - the local env always has an emulator section
+    return urlsplit(cfg.emulator.aws_endpoint).port or 4566, urlsplit(cfg.emulator.gateway_url).port or 3001
+
+
+def endpoints_document(outputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ws_url": outputs["websocket_url"],
+        "connections_url": f"{outputs['connections_endpoint']}/@connections",
+        "region": outputs["region"],
+        "user_pool_id": outputs["user_pool_id"],
+        "client_id": outputs["user_pool_client_id"],
+        "jwks_url": outputs["jwks_url"],
+        "aws_endpoint": outputs["aws_endpoint"],
+    }
+
+
+def public_prefix() -> str:
+    """The browser-visible prefix the Vercel stacks use (all deployed envs share it)."""
+    from stacks.config import load_env
+
+    cfg = load_env("dev", overrides={})
+    return cfg.vercel.public_prefix if cfg.vercel else "NEXT_PUBLIC_"
+
+
+def write_env_file(outputs: dict[str, Any]) -> None:
+    values = {
+        "WEBSOCKET_API_ENDPOINT": outputs["websocket_url"],
+        f"{public_prefix()}WEBSOCKET_API_ENDPOINT": outputs["websocket_url"],
+        "WEBSOCKET_REGION": outputs["region"],
+        "WEBSOCKET_BROADCAST_QUEUE_URL": outputs["broadcast_queue_url"],
+        # No role to assume locally: the emulator accepts its fixed dummy keys.
+        "AWS_ROLE_ARN": "",
+        "AWS_ENDPOINT_URL": outputs["aws_endpoint"],
+        "AWS_REGION": outputs["region"],
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+    lines = ["# Written by `wsctl local up` (make local): the Vercel variables, pointing at the local stack.",
+             "# Regenerated on every start; do not edit."]
+    lines += [f"{key}={value}" for key, value in values.items()]
+    temporary = paths.ENV_FILE.with_name(".env.local.tmp")
+    temporary.write_text("\n".join(lines) + "\n")
+    os.replace(temporary, paths.ENV_FILE)
+
+
+def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], bool]:
+    """Emulator + deployed stack, warm from a snapshot when nothing changed: (emulator, outputs, warm)."""
+    default_aws, default_gateway = local_defaults()
+    meta = stack.read_json(paths.SNAPSHOT_META)
+    aws_port = choose_port(args.aws_port, meta.get("aws_port", default_aws), "emulator", "--aws-port")
+    gateway_port = choose_port(args.port, meta.get("gateway_port", default_gateway), "gateway", "--port")
+    if gateway_port == aws_port:
+        raise WsctlError("--port and --aws-port must differ")
+    endpoints = {"REALTIME_LOCAL_AWS_ENDPOINT": f"http://127.0.0.1:{aws_port}",
+                 "REALTIME_LOCAL_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}"}
+
+    inputs = stack.inputs_fingerprint(endpoints)
+    synth_meta = stack.read_json(paths.SYNTH_META)
+    deployed = stack.deployed_fingerprint()
+    if synth_meta.get("inputs") != inputs or deployed is None or synth_meta.get("deployed") != deployed:
+        deployed = stack.synthesize(endpoints)
+        stack.write_json(paths.SYNTH_META, {"inputs": inputs, "deployed": deployed})
+        phases.mark("synth")
+    state = stack.state_file()
+    warm = (not getattr(args, "fresh", False) and paths.SNAPSHOT_FILE.is_file()
+            and meta.get("deployed") == deployed and meta.get("state") == stack.file_hash(state)
+            and meta.get("moto") == stack.moto_version() and meta.get("aws_port") == aws_port
+            and meta.get("gateway_port") == gateway_port and isinstance(meta.get("outputs"), dict))
+    emulator = Emulator(aws_port)
+    if warm:
+        try:
+            emulator.start(restore=paths.SNAPSHOT_FILE)
+            phases.mark("emulator-restore")
+            return emulator, meta["outputs"], True
+        except WsctlError as error:
+            log.warning("snapshot not restorable (%s): cold start", error)
+    # Cold: a fresh emulator knows nothing, so the old state and snapshot describe nothing.
+    for stale in (paths.SNAPSHOT_META, paths.SNAPSHOT_FILE, state, state.with_name(state.name + ".backup")):
+        stale.unlink(missing_ok=True)
+    emulator.start()
+    phases.mark("emulator")
+    try:
+        outputs = stack.apply(endpoints)
+        phases.mark("terraform")
+        if emulator.snapshot(paths.SNAPSHOT_FILE):
+            stack.write_json(paths.SNAPSHOT_META, {
+                "deployed": deployed, "state": stack.file_hash(state), "moto": stack.moto_version(),
+                "aws_port": aws_port, "gateway_port": gateway_port, "outputs": outputs})
+        phases.mark("snapshot")
+    except BaseException:
+        emulator.stop()
+        raise
+    return emulator, outputs, False
+
+
+def up(args: Any) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    other = running_instance()
+    if other is not None:
+        raise WsctlError(f"the local stack is already running (pid {other['pid']}): `wsctl local down` first")
+    paths.LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+    stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "starting"})
+    phases = stack.Phases()
+    emulator = None
+    try:
+        emulator, outputs, warm = prepare(args, phases)
+        stack.write_json(paths.OUTPUTS_FILE, outputs)
+        endpoints = endpoints_document(outputs)
+        stack.write_json(paths.ENDPOINTS_FILE, endpoints)
+        write_env_file(outputs)
+        return asyncio.run(_serve(outputs, endpoints, phases, warm))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if emulator is not None:
+            emulator.stop()
+        for path in (paths.PID_FILE, paths.ENDPOINTS_FILE):
+            path.unlink(missing_ok=True)
+
+
+async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, warm: bool) -> int:
+    import boto3
+
+    from wsctl.gateway.server import Gateway, GatewaySettings
+    from wsctl.gateway.wiring import read_wiring
+    from wsctl.gateway.workers import CodeStore
+    from wsctl.targets import LOCAL_CREDENTIALS
+
+    session = boto3.session.Session(region_name=outputs["region"], **LOCAL_CREDENTIALS)
+    aws_endpoint = outputs["aws_endpoint"]
+    port = urlsplit(outputs["connections_endpoint"]).port
+    assert port is not None  # noqa: S101 - the stack writes http://127.0.0.1:<port>/<stage>
+    gateway = Gateway(
+        settings=GatewaySettings.from_env(port),
+        read_wiring=lambda: read_wiring(session, aws_endpoint, api_id=outputs["api_id"],
+                                        stage_name=outputs["stage_name"]),
+        session=session, aws_endpoint=aws_endpoint,
+        code_store=CodeStore([paths.STACK_DIR / "assets", paths.REPO_ROOT / "build" / "lambda"], paths.CODE_CACHE),
+        log_dir=paths.LOG_DIR)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await gateway.start()
+    except OSError as error:
+        await gateway.stop()
+        raise WsctlError(f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
+    phases.mark("gateway")
+    stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port,
+                                      "aws_port": urlsplit(aws_endpoint).port})
+    log.info("%s start in %.1f s (%s)", "warm" if warm else "cold", phases.total,
+             ", ".join(f"{k} {v:.1f} s" for k, v in phases.marks.items()))
+    print("READY " + json.dumps(endpoints), flush=True)
+    await stop.wait()
+    log.info("stopping")
+    await gateway.stop()
+    return 0
+
+
+def down(args: Any) -> int:
+    info = running_instance()
+    if info is None:
+        paths.PID_FILE.unlink(missing_ok=True)
+        raise WsctlError("nothing running: no `wsctl local up` found")
+    os.kill(info["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(info["pid"]):
+            print(f"stopped the local stack (pid {info['pid']})")
+            return 0
+        time.sleep(0.1)
+    raise WsctlError(f"pid {info['pid']} did not stop within {args.timeout:.0f} s")
