@@ -50,6 +50,8 @@ class StackResult:
     stack: str
     passed: int = 0
     skipped: int = 0
+    #: ids of the checks that passed on at least one resource (what the stack was really held to)
+    passing_checks: set[str] = field(default_factory=set)
     failed: list[Finding] = field(default_factory=list)
     parsing_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -137,6 +139,7 @@ def result_from_report(
     for part in reports:
         results = part.get("results", {})
         result.passed += len(results.get("passed_checks", []))
+        result.passing_checks |= {record["check_id"] for record in results.get("passed_checks", [])}
         result.skipped += len(results.get("skipped_checks", []))
         result.parsing_errors += results.get("parsing_errors", [])
         result.failed += [
