@@ -54,6 +54,8 @@ PLANNED_DECISIONS = (
 OPS_COMMANDS = (("connections", "count"), ("connections", "list"), ("connections", "kick"),
                 ("connections", "purge-stale"), ("dlq", "redrive"), ("status",))
 
+# What an engineer types for a placeholder (anything else becomes "sample").
+PLACEHOLDER_SAMPLES = {"env": "dev", "region": "eu-west-1", "n": "5"}
 # AWS CLI commands that are CLI customizations, not API operations, with their own options.
 AWS_CLI_CUSTOMIZATIONS = {
     ("logs", "tail"): {"--since", "--follow", "--format", "--filter-pattern", "--log-stream-names",
@@ -127,7 +129,7 @@ def first_stage(line: str) -> str:
 def argv_of(command: str) -> list[str]:
     """Shell words of a documented command, placeholders and `$(…)` substituted by sample values."""
     command = re.sub(r"\$\([^)]*\)", "SUBSTITUTED", command)
-    command = re.sub(r"<[a-z0-9][a-z0-9-]*>", "sample", command)
+    command = re.sub(r"<([a-z0-9][a-z0-9-]*)>", lambda m: PLACEHOLDER_SAMPLES.get(m.group(1), "sample"), command)
     return shlex.split(command)
 
 
