@@ -1,0 +1,279 @@
+"""Benchmark 1: one broadcast invocation vs a sequential post loop, against a local @connections
+endpoint with injected latency (bench.endpoint, its own process).
+
+What runs is the production path minus DynamoDB: ``BroadcastService.process`` on a global request
+(one segment job, the shape every ``{all: true}`` request is split into), its ``FanOut`` thread pool,
+``ApiGatewayNotifier`` and the boto3 ``apigatewaymanagementapi`` client built by
+``realtime.adapters.aws.management_api_client`` (same timeouts, no SDK retries, pool sized to the
+concurrency). The connection store is the in-memory adapter (``InMemoryConnectionStore``, page size
+1,000 like ``DynamoConnectionStore``), so the figure is the fan-out, not DynamoDB's scan latency
+(the scale model adds that back). The baseline is a plain ``for`` loop of
+``client.post_to_connection`` on the same client and endpoint, in the same run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import tomllib
+from typing import Any
+
+from bench.common import BENCH_DIR, REPO_ROOT, median, result, row, table, use_fake_aws, use_lambda_src
+from bench.endpoint import GONE_PREFIX, Endpoint
+
+LATENCY_SECONDS = 0.020
+GOAL_SPEEDUP = 30.0
+#: Every invocation's budget: the broadcast function's timeout (stacks/aws_stack.py FUNCTION_SIZING).
+INVOCATION_BUDGET_SECONDS = 120.0
+#: Never let one measurement run away: a parallel run above this is abandoned (counted as a miss).
+RUN_DEADLINE_SECONDS = 150.0
+
+
+def configured_concurrency() -> dict[str, int]:
+    """``[broadcast] concurrency`` of every environment file."""
+    found = {}
+    for path in sorted((REPO_ROOT / "environments").glob("*.toml")):
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+        value = document.get("broadcast", {}).get("concurrency")
+        if isinstance(value, int):
+            found[path.stem] = value
+    return found
+
+
+def connection_ids(total: int, stale_fraction: float) -> list[str]:
+    """``total`` ids, ``stale_fraction`` of them (evenly spread) named so the endpoint answers 410."""
+    stale = round(total * stale_fraction)
+    ids = []
+    for i in range(total):
+        is_stale = stale and (i * stale) // total != ((i + 1) * stale) // total
+        ids.append(f"{GONE_PREFIX if is_stale else 'live'}{i:07d}Ab=")
+    return ids
+
+
+def _request_body(request_id: str) -> str:
+    return json.dumps({"id": request_id, "target": {"all": True}, "segment": {"index": 0, "total": 1},
+                       "notification": {"kind": "system.announcement", "title": "Maintenance tonight",
+                                        "body": "The site is read-only from 22:00 to 22:30 UTC.",
+                                        "severity": "info"}})
+
+
+class _Harness:
+    """Builds the real service around the endpoint once per concurrency (as Lambda init would)."""
+
+    def __init__(self, endpoint_url: str, concurrency: int):
+        use_lambda_src()
+        from realtime.adapters.apigateway import ApiGatewayNotifier
+        from realtime.adapters.aws import management_api_client
+        from realtime.observability import Logger, Metrics
+        from realtime.services.fan_out import FanOut
+
+        self.concurrency = concurrency
+        self.client = management_api_client(endpoint_url, concurrency)
+        self.notifier = ApiGatewayNotifier(self.client)
+        self.logs = io.StringIO()
+        self.logger = Logger("realtime-bench-broadcast", "INFO", self.logs)
+        self.metrics = Metrics("Realtime/bench", io.StringIO())
+        self._fan_out_class = FanOut
+
+    def broadcast(self, ids: list[str], request_id: str) -> dict[str, Any]:
+        from realtime.adapters.memory import InMemoryConnectionStore, InMemoryQueue
+        from realtime.messages import parse_broadcast_request
+        from realtime.ports import Connection, SystemClock
+        from realtime.services.broadcast import BroadcastService
+
+        store = InMemoryConnectionStore(page_size=1000)
+        now = int(time.time())
+        for i, cid in enumerate(ids):
+            store.add(Connection(cid, f"user-{i}", now, now + 3600), global_limit=10**9, per_user_limit=10**9)
+        queue = InMemoryQueue()
+        fan_out = self._fan_out_class(self.notifier, store, concurrency=self.concurrency)
+        service = BroadcastService(store, fan_out, queue, SystemClock(), self.logger, self.metrics,
+                                   scan_segments=1, announcement_interval_seconds=60)
+        request = parse_broadcast_request(_request_body(request_id))
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        deadline = started + INVOCATION_BUDGET_SECONDS
+        outcome = service.process(request, lambda: int((deadline - time.perf_counter()) * 1000))
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        fan_out._pool.shutdown(wait=True)
+        report = outcome.report
+        return {"seconds": elapsed, "cpu_seconds": cpu, "status": outcome.status, **report.as_dict(),
+                "rows_left": store.count_connections(), "counter_left": store.active_count(),
+                "continuations": len(queue.bodies)}
+
+
+def sequential(client: Any, ids: list[str], payload: bytes, deadline_seconds: float) -> dict[str, Any]:
+    """The baseline: one post after the other on the same client; stops at the deadline.
+
+    Also returns the rates of four equal chunks of the loop: their median guards against one slow
+    stretch on a shared machine."""
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    stamps = []
+    for cid in ids:
+        client.post_to_connection(ConnectionId=cid, Data=payload)
+        stamps.append(time.perf_counter())
+        if stamps[-1] - started > deadline_seconds:
+            break
+    done = len(stamps)
+    elapsed = stamps[-1] - started
+    chunk_rates = []
+    if done >= 8:
+        edges = [started] + stamps
+        size = done // 4
+        for i in range(4):
+            chunk_rates.append(size / (edges[(i + 1) * size] - edges[i * size]))
+    return {"posts": done, "seconds": elapsed, "rate": done / elapsed, "chunk_rates": chunk_rates,
+            "latency_ms": elapsed / done * 1000, "cpu_ms_per_post": (time.process_time() - cpu_started) / done * 1000}
+
+
+def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractions: tuple[float, ...] = (0.1, 0.3),
+        repeats: int | None = None, sequential_sample: int | None = None, concurrency: int | None = None,
+        sweep: tuple[int, ...] | None = None, latency: float = LATENCY_SECONDS) -> dict[str, Any]:
+    started_at = time.monotonic()
+    use_fake_aws()
+    use_lambda_src()
+    from realtime.messages import encode, notification_message, parse_broadcast_request
+
+    sizes = sizes or ((500, 1000) if quick else (2000, 10000))
+    repeats = repeats or (1 if quick else 3)
+    sequential_sample = sequential_sample or (60 if quick else 2000)
+    envs = configured_concurrency()
+    concurrency = concurrency or envs.get("prod", 128)
+    sweep = sweep if sweep is not None else (() if quick else tuple(sorted(set(envs.values()) | {16})))
+    payload = encode(notification_message(parse_broadcast_request(_request_body("bench-seq")), time.time()))
+    raw: dict[str, Any] = {"latency_s": latency, "concurrency": concurrency, "env_concurrency": envs,
+                           "repeats": repeats, "sizes": list(sizes), "payload_bytes": len(payload), "runs": {}}
+
+    with Endpoint(latency) as endpoint:
+        harness = _Harness(endpoint.url(), concurrency)
+        # Warm the client (endpoint model, TCP connections) as a warm Lambda would have.
+        harness.broadcast([f"live-warm{i}" for i in range(concurrency * 2)], "bench-warm")
+
+        # Baseline: the sequential loop, same client, same endpoint, same run.
+        sample_ids = [f"live-seq{i:06d}" for i in range(sequential_sample)]
+        seq = sequential(harness.client, sample_ids, payload, deadline_seconds=120.0)
+        raw["sequential"] = seq
+        chunk_rates = seq["chunk_rates"]
+
+        def measure(size: int, stale: float, conc_harness: _Harness, label: str) -> dict[str, Any]:
+            ids = connection_ids(size, stale)
+            runs = []
+            for attempt in range(repeats):
+                endpoint.reset()
+                outcome = conc_harness.broadcast(ids, f"bench-{label}-{attempt}")
+                outcome["endpoint"] = endpoint.stats()
+                outcome["rate"] = (outcome["sent"] + outcome["gone"]) / outcome["seconds"]
+                runs.append(outcome)
+                if outcome["seconds"] > RUN_DEADLINE_SECONDS:
+                    break
+            rates = [r["rate"] for r in runs]
+            expected_gone = sum(1 for cid in ids if cid.startswith(GONE_PREFIX))
+            checks = {
+                "all_posted": all(r["endpoint"]["posts"] == size for r in runs),
+                "sent_ok": all(r["sent"] == size - expected_gone for r in runs),
+                "gone_counted": all(r["gone"] == expected_gone for r in runs),
+                "no_failures": all(r["failed"] == 0 for r in runs),
+                "stale_rows_deleted": all(r["rows_left"] == size - expected_gone
+                                          and r["counter_left"] == size - expected_gone for r in runs),
+                "one_invocation": all(r["status"] == "delivered" and r["continuations"] == 0 for r in runs),
+            }
+            return {"size": size, "stale": stale, "concurrency": conc_harness.concurrency, "runs": runs,
+                    "rate": median(rates), "seconds": median([r["seconds"] for r in runs]),
+                    "cpu_ms_per_post": median([r["cpu_seconds"] / size * 1000 for r in runs]),
+                    "peak_inflight": max(r["endpoint"]["peak_inflight"] for r in runs),
+                    "expected_gone": expected_gone, "checks": checks, "ok": all(checks.values())}
+
+        results = []
+        for size in sizes:
+            results.append(measure(size, 0.0, harness, f"{size}"))
+        for stale in stale_fractions:
+            results.append(measure(max(sizes), stale, harness, f"{max(sizes)}-stale{stale}"))
+        sweep_results = []
+        for conc in sweep:
+            if conc == concurrency:
+                continue
+            other = _Harness(endpoint.url(), conc)
+            other.broadcast([f"live-warm{i}" for i in range(conc * 2)], f"bench-warm-{conc}")
+            sweep_results.append(measure(min(sizes), 0.0, other, f"sweep{conc}"))
+        base_at_size = next(r for r in results if r["size"] == min(sizes) and r["stale"] == 0.0)
+        sweep_results.append(base_at_size)
+        sweep_results.sort(key=lambda r: r["concurrency"])
+
+    raw["runs"] = {"main": results, "sweep": sweep_results}
+    seq_rate_for_ratio = median(chunk_rates) if chunk_rates else seq["rate"]
+    raw["sequential_rate"] = seq_rate_for_ratio
+    raw["per_post_latency_ms"] = 1000 / seq_rate_for_ratio
+    sampled = seq["posts"] < max(sizes)
+
+    rows = []
+    for r in results:
+        speedup = r["rate"] / seq_rate_for_ratio
+        stale_label = f", {r['stale']:.0%} stale" if r["stale"] else ""
+        extrapolated = r["size"] / seq_rate_for_ratio
+        note_bits = [f"{r['seconds']:.2f} s for {r['size']:,} posts (sequential: {extrapolated:.0f} s"
+                     + (" extrapolated" if sampled or r["size"] > seq["posts"] else "") + ")",
+                     f"peak in flight {r['peak_inflight']}"]
+        if r["stale"]:
+            note_bits.append(f"{r['expected_gone']:,} × 410 → rows and counter deleted: "
+                             + ("yes" if r["checks"]["stale_rows_deleted"] else "NO"))
+        if not r["ok"]:
+            note_bits.append("CHECK FAILED: " + ", ".join(k for k, v in r["checks"].items() if not v))
+        passed = speedup >= GOAL_SPEEDUP and r["ok"]
+        if not passed and r["ok"]:
+            note_bits.append(f"missed by {GOAL_SPEEDUP - speedup:.1f}× ({speedup / GOAL_SPEEDUP:.0%} of goal); "
+                             "see 'What would close it'")
+        rows.append(row(f"Broadcast {r['size']:,} connections{stale_label}, concurrency {r['concurrency']}",
+                        r["rate"], "msg/s", baseline=seq_rate_for_ratio, baseline_label="sequential loop msg/s",
+                        ratio=speedup, ratio_label=f"{speedup:.1f}×", goal=f"≥ {GOAL_SPEEDUP:.0f}×",
+                        passed=passed, note="; ".join(note_bits)))
+
+    sweep_table = table(
+        ["concurrency", "connections", "msg/s (median)", "speed-up", "client CPU ms/post", "peak in flight"],
+        [[r["concurrency"], f"{r['size']:,}", f"{r['rate']:,.0f}", f"{r['rate'] / seq_rate_for_ratio:.1f}×",
+          f"{r['cpu_ms_per_post']:.2f}", r["peak_inflight"]] for r in sweep_results])
+    best = max(sweep_results, key=lambda r: r["rate"])
+    details = "\n".join([
+        f"- Endpoint: `bench/endpoint.py` (asyncio, own process, 127.0.0.1), {latency * 1000:.0f} ms injected per "
+        "@connections call; ids named `gone…` answer 410 `GoneException`.",
+        "- Invocation: `BroadcastService.process` on a global segment job (`segment {index 0, total 1}`), "
+        "`FanOut` + `ApiGatewayNotifier` + boto3 `apigatewaymanagementapi` client from "
+        "`realtime.adapters.aws.management_api_client`; store: **in-memory adapter** (`InMemoryConnectionStore`, "
+        "page size 1,000 as in `DynamoConnectionStore`); thread pool and client built before timing "
+        "(Lambda init), one warm-up broadcast first (warm container).",
+        f"- Baseline: `for id in ids: client.post_to_connection(...)` on the same client — measured on a "
+        f"{seq['posts']:,}-post sample in this run (median of 4 chunk rates {', '.join(f'{x:.1f}' for x in chunk_rates)} "
+        f"msg/s; whole-sample {seq['rate']:.1f} msg/s, {seq['latency_ms']:.1f} ms per post, client CPU "
+        f"{seq['cpu_ms_per_post']:.2f} ms per post). Sequential times for larger sizes are **extrapolated** "
+        "from that rate.",
+        f"- Payload: the service's own notification frame, {len(payload)} bytes. Median of {repeats} runs per row.",
+        f"- Concurrency: `BROADCAST_CONCURRENCY` per environment file: {', '.join(f'{k} {v}' for k, v in envs.items())}; "
+        f"headline rows use {concurrency}.",
+        "",
+        f"Concurrency sweep ({min(sizes):,} connections, same endpoint, same run):",
+        "",
+        sweep_table,
+        "",
+        f"Best here: concurrency {best['concurrency']} at {best['rate']:,.0f} msg/s. The ceiling on this machine is "
+        "the client's CPU (GIL): boto3 spends ~0.5–1 ms of CPU per post (signing, serialising, parsing), so above "
+        "≈ latency / CPU-per-post threads, more threads only add contention.",
+    ])
+    if any(not r["passed"] for r in rows):
+        details += ("\n\n**What would close it.** The pool is CPU-bound, not latency-bound, once concurrency × "
+                    "CPU-per-post exceeds the latency: (1) use the concurrency that peaks in the sweep above "
+                    "for this CPU share (or raise the broadcast function's memory, i.e. its vCPU share, to match "
+                    "the concurrency); (2) cut CPU per post — reuse one pre-signed request template or post "
+                    "with a leaner HTTP client (urllib3 + SigV4 signer) instead of the full boto3 call path; "
+                    "(3) spread the fan-out over more segment jobs (the scale model below), which multiplies "
+                    "throughput without any per-invocation change.")
+    return result("broadcast", "Broadcast fan-out (one invocation vs sequential loop)",
+                  ".venv/bin/python -m bench.run --only broadcast" + (" --quick" if quick else ""), rows, details, raw,
+                  started=started_at)
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick=True), indent=2, default=str)[:4000])
+    print(BENCH_DIR)
