@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 REGION = "eu-west-1"
 TABLE = "realtime-test-connections"
 QUEUE = "realtime-test-broadcast"
@@ -75,5 +77,28 @@ class FlakyClient:
                     response["CancellationReasons"] = self._reasons
                 raise ClientError(response, name)
             return attribute(**kwargs)
+
+        return call
+
+
+class SerializedClient:
+    """moto's DynamoDB backend is not thread-safe (a concurrent TransactWriteItems can fail with
+    "dictionary changed size during iteration"); real DynamoDB is. Tests whose code calls the store from
+    several threads go through this proxy so that moto sees one call at a time, while the interleaving
+    between calls (the part our code is responsible for) stays concurrent."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return attribute(*args, **kwargs)
 
         return call

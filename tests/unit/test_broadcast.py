@@ -255,3 +255,14 @@ def test_thirty_percent_stale_mix(make_service, store, notifier, telemetry):
     assert set(store.rows) == {f"c{index:04d}" for index in range(100)} - stale
     assert store.counter == 70
     assert telemetry.metric_values()["BroadcastGone"] == 30
+
+
+def test_a_failing_gone_removal_does_not_stop_the_fan_out(make_service, store, notifier):
+    connect(store, 5, users=["alice"])
+    notifier.gone.update({"c0001", "c0002"})
+    store.remove = lambda connection_id: (_ for _ in ()).throw(RuntimeError("store down"))
+
+    outcome = make_service().process(request({"userIds": ["alice"]}), plenty)
+
+    assert outcome.report.as_dict() == {"sent": 3, "gone": 2, "failed": 0, "retried": 0}
+    assert outcome.report.failed_removals == 2

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from realtime.errors import DomainError, StaleConnection, Throttled
+from realtime.errors import StaleConnection, Throttled
 from realtime.ports import ConnectionStore, Notifier
 
 
@@ -36,12 +36,15 @@ class DeliveryReport:
     gone: int = 0
     failed: int = 0
     retried: int = 0
+    #: Gone rows whose removal failed (left to the sweeper); not part of the reported figures.
+    failed_removals: int = 0
 
     def __iadd__(self, other: DeliveryReport) -> DeliveryReport:
         self.sent += other.sent
         self.gone += other.gone
         self.failed += other.failed
         self.retried += other.retried
+        self.failed_removals += other.failed_removals
         return self
 
     def as_dict(self) -> dict[str, int]:
@@ -77,8 +80,8 @@ class FanOut:
                 if self.store is not None:
                     try:
                         self.store.remove(connection_id)
-                    except DomainError:
-                        pass  # the sweeper reconciles the counter; the row dies with its token
+                    except Exception:  # noqa: BLE001 - the sweeper reconciles; the row dies with its token
+                        report.failed_removals = 1
                 return report
             except Throttled:
                 if attempt == self.retry.max_attempts - 1:
