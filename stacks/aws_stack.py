@@ -91,8 +91,7 @@ class RealtimeAwsStack(TerraformStack):
             name=cfg.resource_name("broadcast"), key=key,
             visibility_timeout_seconds=6 * FUNCTION_SIZING["broadcast"].timeout_seconds,
             max_receive_count=BROADCAST_MAX_RECEIVES, compare_redrive_policy=platform.stable_sqs_redrive_policy))
-        async_dlq = (DeadLetterQueue(self, "lambda-dlq", name=cfg.resource_name("lambda-dlq"), key=key)
-                     if platform.lambda_dead_letter_queues else None)
+        async_dlq = DeadLetterQueue(self, "lambda-dlq", name=cfg.resource_name("lambda-dlq"), key=key)
         api = WebSocketApi(self, "websocket-api", WebSocketApiProps(
             name=cfg.resource_name("ws"), stage_name=cfg.stage_name, region=cfg.region, account_id=account_id,
             partition=partition, key=key, log_retention_days=cfg.logs.retention_days,
@@ -124,12 +123,12 @@ class RealtimeAwsStack(TerraformStack):
                 reserved_concurrency=FUNCTION_SIZING[name].reserved_concurrency,
                 timeout_seconds=FUNCTION_SIZING[name].timeout_seconds,
                 memory_mb=FUNCTION_SIZING[name].memory_mb,
-                dead_letter_queue_arn=async_dlq.queue_arn if async_dlq else None))
+                dead_letter_queue_arn=async_dlq.queue_arn,
+                compare_dlq_and_logging=platform.lambda_reads_back_dlq_and_logging))
             for name in FUNCTION_NAMES
         }
-        if async_dlq is not None:
-            for function in functions.values():
-                async_dlq.grant_send(function.role)
+        for function in functions.values():
+            async_dlq.grant_send(function.role)
 
         # Least privilege, function by function (docs/contracts.md says what each one does).
         for name in ("connect", "disconnect", "default", "broadcast", "sweeper"):
@@ -239,7 +238,7 @@ class RealtimeAwsStack(TerraformStack):
 
     @staticmethod
     def _alarms(cfg: EnvConfig, api: WebSocketApi, functions: dict[str, HandlerFunction],
-                queue: BroadcastQueue, async_dlq: DeadLetterQueue | None) -> list[AlarmSpec]:
+                queue: BroadcastQueue, async_dlq: DeadLetterQueue) -> list[AlarmSpec]:
         namespace = metrics_namespace(cfg)
         api_dimensions = {"ApiId": api.api_id, "Stage": cfg.stage_name}
         near_limit = math.ceil(cfg.connections.global_limit * cfg.alarms.connections_utilization_percent / 100)
@@ -273,11 +272,9 @@ class RealtimeAwsStack(TerraformStack):
             AlarmSpec("broadcast-delivery-failures",
                       "Posting to connections failed (other than gone connections).",
                       namespace, "DeliveryFailures", "Sum", cfg.alarms.delivery_failures_per_5min),
+            AlarmSpec("lambda-dlq-not-empty",
+                      "An asynchronous invocation (the sweeper's schedule) failed all retries.",
+                      "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 1,
+                      {"QueueName": async_dlq.queue_name}),
         ]
-        if async_dlq is not None:
-            alarms.append(AlarmSpec(
-                "lambda-dlq-not-empty",
-                "An asynchronous invocation (the sweeper's schedule) failed all retries.",
-                "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 1,
-                {"QueueName": async_dlq.queue_name}))
         return alarms

@@ -29,8 +29,9 @@ class TargetPlatform:
 
     #: API Gateway v2 ``CreateDeployment`` exists (moto: 404), so stages get explicit deployments.
     apigatewayv2_deployments: bool
-    #: Lambda keeps ``dead_letter_config`` (moto drops it: perpetual diff), so functions get a DLQ.
-    lambda_dead_letter_queues: bool
+    #: Lambda reads back ``dead_letter_config`` and ``logging_config``. moto drops both, so on the
+    #: emulator terraform must not compare them (they are still declared: local = what runs in AWS).
+    lambda_reads_back_dlq_and_logging: bool
     #: Tables are protected against deletion (off on the emulator: its state is thrown away).
     deletion_protection: bool
     #: SQS returns RedrivePolicy as sent; moto reformats it, so terraform must not compare it.
@@ -39,7 +40,7 @@ class TargetPlatform:
     @classmethod
     def for_env(cls, cfg: EnvConfig) -> TargetPlatform:
         real_aws = not cfg.targets_emulator
-        return cls(apigatewayv2_deployments=real_aws, lambda_dead_letter_queues=real_aws,
+        return cls(apigatewayv2_deployments=real_aws, lambda_reads_back_dlq_and_logging=real_aws,
                    deletion_protection=real_aws, stable_sqs_redrive_policy=real_aws)
 
 

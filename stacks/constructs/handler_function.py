@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -14,6 +15,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionDeadLetterConfig,
     LambdaFunctionEnvironment,
+    LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
 )
 from constructs import Construct
@@ -53,8 +55,10 @@ class HandlerFunctionProps:
     reserved_concurrency: int
     timeout_seconds: int
     memory_mb: int
-    #: Target of failed asynchronous invocations; None where the platform drops it (emulator).
-    dead_letter_queue_arn: str | None = None
+    #: Target of failed asynchronous invocations (the sweeper's schedule; harmless for the others).
+    dead_letter_queue_arn: str
+    #: False on the emulator: moto drops ``dead_letter_config``/``logging_config`` on read.
+    compare_dlq_and_logging: bool = True
 
 
 class HandlerFunction(Construct):
@@ -92,8 +96,12 @@ class HandlerFunction(Construct):
             kms_key_arn=props.key.arn,
             environment=LambdaFunctionEnvironment(variables=dict(sorted(props.environment.items()))),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-            dead_letter_config=(LambdaFunctionDeadLetterConfig(target_arn=props.dead_letter_queue_arn)
-                                if props.dead_letter_queue_arn else None),
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=props.dead_letter_queue_arn),
+            # Names the managed group explicitly: a renamed function can never fall back to an
+            # auto-created, unencrypted, never-expiring group. Text: the runtime writes its own JSON.
+            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=self.log_group.name),
+            lifecycle=None if props.compare_dlq_and_logging
+            else TerraformResourceLifecycle(ignore_changes=["dead_letter_config", "logging_config"]),
             depends_on=[self.log_group, self.role.policy],
         )
 
