@@ -59,10 +59,44 @@ def _request_body(request_id: str) -> str:
                                         "severity": "info"}})
 
 
+class LeanNotifier:
+    """EXPERIMENT, not the production path: the same @connections POST signed with botocore's SigV4
+    and sent with a bare urllib3 pool, to measure how much of the per-post CPU is boto3's call path."""
+
+    def __init__(self, endpoint_url: str, concurrency: int):
+        import botocore.session
+        import urllib3
+        from botocore.auth import SigV4Auth
+
+        self.base = endpoint_url
+        self.pool = urllib3.PoolManager(maxsize=max(10, concurrency), retries=False,
+                                        timeout=urllib3.Timeout(connect=2, read=5))
+        credentials = botocore.session.get_session().get_credentials().get_frozen_credentials()
+        self.signer = SigV4Auth(credentials, "execute-api", "us-east-1")
+
+    def send(self, connection_id: str, payload: bytes) -> None:
+        from urllib.parse import quote
+
+        from botocore.awsrequest import AWSRequest
+        from realtime.errors import DeliveryFailed, StaleConnection
+
+        url = f"{self.base}/@connections/{quote(connection_id, safe='')}"
+        request = AWSRequest(method="POST", url=url, data=payload)
+        self.signer.add_auth(request)
+        response = self.pool.request("POST", url, body=payload, headers=dict(request.headers.items()))
+        if response.status == 410:
+            raise StaleConnection(connection_id)
+        if response.status >= 300:
+            raise DeliveryFailed(str(response.status))
+
+    def close(self, connection_id: str) -> None:
+        raise NotImplementedError
+
+
 class _Harness:
     """Builds the real service around the endpoint once per concurrency (as Lambda init would)."""
 
-    def __init__(self, endpoint_url: str, concurrency: int):
+    def __init__(self, endpoint_url: str, concurrency: int, lean: bool = False):
         use_lambda_src()
         from realtime.adapters.apigateway import ApiGatewayNotifier
         from realtime.adapters.aws import management_api_client
@@ -70,8 +104,9 @@ class _Harness:
         from realtime.services.fan_out import FanOut
 
         self.concurrency = concurrency
+        self.lean = lean
         self.client = management_api_client(endpoint_url, concurrency)
-        self.notifier = ApiGatewayNotifier(self.client)
+        self.notifier = LeanNotifier(endpoint_url, concurrency) if lean else ApiGatewayNotifier(self.client)
         self.logs = io.StringIO()
         self.logger = Logger("realtime-bench-broadcast", "INFO", self.logs)
         self.metrics = Metrics("Realtime/bench", io.StringIO())
@@ -132,7 +167,8 @@ def sequential(client: Any, ids: list[str], payload: bytes, deadline_seconds: fl
 
 def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractions: tuple[float, ...] = (0.1, 0.3),
         repeats: int | None = None, sequential_sample: int | None = None, concurrency: int | None = None,
-        sweep: tuple[int, ...] | None = None, latency: float = LATENCY_SECONDS) -> dict[str, Any]:
+        sweep: tuple[int, ...] | None = None, latency: float = LATENCY_SECONDS,
+        lean_experiment: bool | None = None) -> dict[str, Any]:
     started_at = time.monotonic()
     use_fake_aws()
     use_lambda_src()
@@ -144,6 +180,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
     envs = configured_concurrency()
     concurrency = concurrency or envs.get("prod", 128)
     sweep = sweep if sweep is not None else (() if quick else tuple(sorted(set(envs.values()) | {16})))
+    lean_experiment = (not quick) if lean_experiment is None else lean_experiment
     payload = encode(notification_message(parse_broadcast_request(_request_body("bench-seq")), time.time()))
     raw: dict[str, Any] = {"latency_s": latency, "concurrency": concurrency, "env_concurrency": envs,
                            "repeats": repeats, "sizes": list(sizes), "payload_bytes": len(payload), "runs": {}}
@@ -182,6 +219,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
                 "one_invocation": all(r["status"] == "delivered" and r["continuations"] == 0 for r in runs),
             }
             return {"size": size, "stale": stale, "concurrency": conc_harness.concurrency, "runs": runs,
+                    "lean": conc_harness.lean,
                     "rate": median(rates), "seconds": median([r["seconds"] for r in runs]),
                     "cpu_ms_per_post": median([r["cpu_seconds"] / size * 1000 for r in runs]),
                     "peak_inflight": max(r["endpoint"]["peak_inflight"] for r in runs),
@@ -202,8 +240,13 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
         base_at_size = next(r for r in results if r["size"] == min(sizes) and r["stale"] == 0.0)
         sweep_results.append(base_at_size)
         sweep_results.sort(key=lambda r: r["concurrency"])
+        lean_results = []
+        if lean_experiment:
+            lean = _Harness(endpoint.url(), concurrency, lean=True)
+            lean.broadcast([f"live-warm{i}" for i in range(concurrency * 2)], "bench-warm-lean")
+            lean_results.append(measure(min(sizes), 0.0, lean, "lean"))
 
-    raw["runs"] = {"main": results, "sweep": sweep_results}
+    raw["runs"] = {"main": results, "sweep": sweep_results, "lean": lean_results}
     seq_rate_for_ratio = median(chunk_rates) if chunk_rates else seq["rate"]
     raw["sequential_rate"] = seq_rate_for_ratio
     raw["per_post_latency_ms"] = 1000 / seq_rate_for_ratio
@@ -232,9 +275,10 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
                         passed=passed, note="; ".join(note_bits)))
 
     sweep_table = table(
-        ["concurrency", "connections", "msg/s (median)", "speed-up", "client CPU ms/post", "peak in flight"],
-        [[r["concurrency"], f"{r['size']:,}", f"{r['rate']:,.0f}", f"{r['rate'] / seq_rate_for_ratio:.1f}×",
-          f"{r['cpu_ms_per_post']:.2f}", r["peak_inflight"]] for r in sweep_results])
+        ["concurrency", "notifier", "connections", "msg/s (median)", "speed-up", "client CPU ms/post", "peak in flight"],
+        [[r["concurrency"], "urllib3 + SigV4 (experiment)" if r.get("lean") else "boto3 (production)", f"{r['size']:,}",
+          f"{r['rate']:,.0f}", f"{r['rate'] / seq_rate_for_ratio:.1f}×",
+          f"{r['cpu_ms_per_post']:.2f}", r["peak_inflight"]] for r in sweep_results + lean_results])
     best = max(sweep_results, key=lambda r: r["rate"])
     details = "\n".join([
         f"- Endpoint: `bench/endpoint.py` (asyncio, own process, 127.0.0.1), {latency * 1000:.0f} ms injected per "
@@ -253,7 +297,8 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
         f"- Concurrency: `BROADCAST_CONCURRENCY` per environment file: {', '.join(f'{k} {v}' for k, v in envs.items())}; "
         f"headline rows use {concurrency}.",
         "",
-        f"Concurrency sweep ({min(sizes):,} connections, same endpoint, same run):",
+        f"Concurrency sweep ({min(sizes):,} connections, same endpoint, same run; the last row, if present, is an "
+        "experiment — the same service and pool with a bare urllib3 + SigV4 notifier instead of boto3):",
         "",
         sweep_table,
         "",
