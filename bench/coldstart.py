@@ -81,14 +81,14 @@ def measure(module: str, env: dict[str, str]) -> dict[str, Any]:
             "modules": probe["modules"]}
 
 
-def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
+def run(quick: bool = False, repeats: int | None = None, handlers: tuple[str, ...] = HANDLERS) -> dict[str, Any]:
     started_at = time.monotonic()
     repeats = repeats or (2 if quick else 9)
     base_env = clean_env({"PYTHONPATH": str(LAMBDA_SRC), "PYTHONDONTWRITEBYTECODE": "",
                           # Any call would go here and fail fast: nothing at import may use the network.
                           "AWS_ENDPOINT_URL": "http://127.0.0.1:9", **COMMON})
     targets = {"boto3": ("boto3", {}), "python (no import)": ("sys", {})}
-    targets.update({fn: (f"handlers.{fn}", HANDLER_ENV[fn]) for fn in HANDLERS})
+    targets.update({fn: (f"handlers.{fn}", HANDLER_ENV[fn]) for fn in handlers})
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     # Warm the filesystem cache and the __pycache__ once, then interleave so load hits all alike.
     for module, extra in targets.values():
@@ -108,7 +108,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     boto3_ms = summary["boto3"]["importtime_ms"]
     bare_wall = summary["python (no import)"]["wall_ms"]
     rows = []
-    for fn in HANDLERS:
+    for fn in handlers:
         s = summary[fn]
         ratio = s["importtime_ms"] / boto3_ms
         wall_ratio = (s["wall_ms"] - bare_wall) / (summary["boto3"]["wall_ms"] - bare_wall)
@@ -131,7 +131,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         ["handler", "total ms", "module body (self) ms", *[f"{p} ms" for p in PARTS], "modules loaded"],
         [[fn, f"{summary[fn]['importtime_ms']:.0f}", f"{summary[fn]['body_ms']:.0f}",
           *[f"{summary[fn]['parts_ms'][p]:.0f}" if p in summary[fn]["parts_ms"] else "—" for p in PARTS],
-          summary[fn]["modules"]] for fn in HANDLERS])
+          summary[fn]["modules"]] for fn in handlers])
     details = "\n".join([
         f"- Fresh interpreter per sample, `{sys.executable.replace(str(REPO_ROOT) + '/', '')} -X importtime -c "
         "'import handlers.<fn>'` in `lambda_src/`, median of "

@@ -107,6 +107,8 @@ def model(measured: dict[str, Any], cold_init_s: float | None = None) -> dict[st
     latency_s = measured["per_post_latency_ms"] / 1000
     cpu_s = measured["cpu_ms_per_post"] / 1000 * ASSUMPTIONS["cpu_factor"]
     cold = cold_init_s if cold_init_s is not None else 0.7
+    cold_source = ("broadcast handler import, cold-start benchmark of this run" if cold_init_s is not None
+                   else "assumed: the cold-start benchmark was not part of this run")
     common = {"concurrency": prod["concurrency"], "segments": prod["scan_segments"],
               "reserved": sizing["reserved_concurrency"], "latency_s": latency_s, "cpu_s_per_post": cpu_s,
               "timeout_s": sizing["timeout_seconds"], "margin_s": margin, "cold_init_s": cold}
@@ -124,7 +126,7 @@ def model(measured: dict[str, Any], cold_init_s: float | None = None) -> dict[st
     scenarios.append(saturating)
     return {"inputs": {"latency_ms": latency_s * 1000, "cpu_ms_per_post": cpu_s * 1000,
                        "measured_invocation_rate": measured.get("rate"), "measured_concurrency": measured.get("concurrency"),
-                       "cold_init_s": cold, "margin_s": margin, **sizing, **prod, **ASSUMPTIONS},
+                       "cold_init_s": cold, "cold_init_source": cold_source, "margin_s": margin, **sizing, **prod, **ASSUMPTIONS},
             "scenarios": scenarios}
 
 
@@ -134,8 +136,8 @@ def render(m: dict[str, Any]) -> str:
         "Inputs — measured in this run: per-post latency **{:.1f} ms** (sequential loop over the 20 ms endpoint), "
         "client CPU **{:.2f} ms per post** inside one invocation (boto3 call + pool + Gone handling), one invocation "
         "at concurrency {} delivered **{:,.0f} msg/s** on one core of this machine; broadcast cold init {:.2f} s "
-        "(handler import, cold-start benchmark).".format(i["latency_ms"], i["cpu_ms_per_post"], i["measured_concurrency"],
-                                                         i["measured_invocation_rate"] or 0, i["cold_init_s"]),
+        "({}).".format(i["latency_ms"], i["cpu_ms_per_post"], i["measured_concurrency"],
+                       i["measured_invocation_rate"] or 0, i["cold_init_s"], i["cold_init_source"]),
         f"From the repository: memory {i['memory_mb']} MB, timeout {i['timeout_seconds']} s, reserved concurrency "
         f"{i['reserved_concurrency']} ({i['source']}); prod `BROADCAST_CONCURRENCY` {i['concurrency']}, "
         f"`BROADCAST_SCAN_SEGMENTS` {i['scan_segments']} (environments/prod.toml); a segment re-queues itself with "

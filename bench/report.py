@@ -108,15 +108,16 @@ ADR_END = re.compile(r"<!--\s*(?:END|end)[^>]*bench[^>]*-->")
 
 def update_adr(model_result: dict[str, Any], path: Path = ADR) -> str:
     """Replace the text between the ADR's bench markers; returns what happened."""
+    name = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     if not path.is_file():
-        return f"{path.relative_to(REPO_ROOT)} does not exist yet: not updated"
+        return f"{name} does not exist yet: not updated"
     text = path.read_text()
     begin, end = ADR_BEGIN.search(text), None
     if begin:
         end = ADR_END.search(text, begin.end())
     if not begin or not end:
-        return f"{path.relative_to(REPO_ROOT)} has no bench markers: not updated"
+        return f"{name} has no bench markers: not updated"
     body = ("\n_Written by `make bench` (bench/fanout_model.py) on " + model_result["date"] + "; figures from "
             "bench/RESULTS.md._\n\n" + model_result["details"].strip() + "\n\n")
     path.write_text(text[:begin.end()] + "\n" + body + text[end.start():])
-    return f"{path.relative_to(REPO_ROOT)}: marked section updated"
+    return f"{name}: marked section updated"
