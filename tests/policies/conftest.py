@@ -55,13 +55,21 @@ def run_check(check_id: str, stack: dict[str, Any], directory: Path) -> CheckRes
 
 @pytest.fixture
 def check(tmp_path):
-    """``check("CKV_RT_001", resources={...}, data={...})`` -> :class:`CheckResults`."""
+    """``check("CKV_RT_001", resources={...}, data={...}, provider={...})`` -> :class:`CheckResults`,
+    each stack in a folder of its own."""
     counter = iter(range(1000))
 
-    def _run(check_id: str, resources: dict[str, Any] | None = None, data: dict[str, Any] | None = None):
+    def _run(
+        check_id: str,
+        resources: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        provider: dict[str, Any] | None = None,
+    ):
         stack: dict[str, Any] = {"resource": resources or {}}
         if data:
             stack["data"] = data
+        if provider:
+            stack["provider"] = provider
         return run_check(check_id, stack, tmp_path / f"stack-{next(counter)}")
 
     return _run

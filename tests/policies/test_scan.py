@@ -46,26 +46,56 @@ def test_expected_stacks_follow_the_contract():
     }  # fmt: skip
 
 
-def test_one_stack_through_the_checkov_command_line(tmp_path):
-    # GIVEN a stack with a key that does not rotate and a queue without a DLQ
-    write_stack(tmp_path, "realtime-test", BAD_KEY_STACK)
+def write_all_stacks(synth_dir, dev_stack):
+    """Every stack the environments define: ``dev_stack`` as realtime-dev, an empty one elsewhere."""
+    for name in scan.expected_stacks():
+        write_stack(synth_dir, name, dev_stack if name == "realtime-dev" else {"resource": {}})
+
+
+def test_all_stacks_in_one_checkov_run_then_only_the_changed_ones(tmp_path):
+    # GIVEN every stack, realtime-dev with a key that does not rotate and a queue without a DLQ
+    write_all_stacks(tmp_path, BAD_KEY_STACK)
+    # WHEN scanned
+    results = {r.stack: r for r in scan.scan(tmp_path)}
+    # THEN our checks (with terraform addresses) and the built-in ones fail realtime-dev only
+    dev = results.pop("realtime-dev")
+    failed = {(f.check_id, f.resource) for f in dev.failed}
+    assert {
+        ("CKV_RT_011", "aws_kms_key.key"),
+        ("CKV_RT_013", "aws_sqs_queue.jobs"),
+        ("CKV_AWS_7", "aws_kms_key.key"),
+    } <= failed
+    assert not dev.ok and all(r.ok for r in results.values())
+    # AND the reports are on disk, the combined SARIF holding realtime-dev's findings as repo paths
     output = tmp_path / "checkov"
-    output.mkdir()
-    # WHEN checkov scans it with .checkov.yaml and the custom checks
-    result = scan.scan_stack(tmp_path, "realtime-test", output)
-    # THEN our checks ran (by their terraform addresses) next to the built-in ones, with reports on disk
-    failed = {(f.check_id, f.resource) for f in result.failed}
-    assert {("CKV_RT_011", "aws_kms_key.key"), ("CKV_RT_010", "aws_sqs_queue.jobs")} <= failed
-    assert ("CKV_AWS_7", "aws_kms_key.key") in failed  # built-in, same key
-    assert not result.ok
-    assert (output / "realtime-test.json").is_file()
-    sarif = json.loads((output / "realtime-test.sarif").read_text())
+    assert {p.name for p in output.glob("realtime-dev.*")} == {
+        "realtime-dev.json", "realtime-dev.sarif", "realtime-dev.fingerprint",
+    }  # fmt: skip
+    combined = json.loads((output / "checkov.sarif").read_text())
     uris = {
-        loc["physicalLocation"]["artifactLocation"]["uri"]
-        for r in sarif["runs"][0]["results"]
-        for loc in r["locations"]
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        for result in combined["runs"][0]["results"]
+        for location in result["locations"]
     }
-    assert all(not uri.startswith("/") for uri in uris)
+    assert len(uris) == 1 and uris.pop().endswith("realtime-dev/cdk.tf.json")
+    assert len(combined["runs"][0]["results"]) == len(dev.failed)
+
+    # WHEN nothing changed and only changed stacks are scanned
+    again = {r.stack: r for r in scan.scan(tmp_path, changed_only=True)}
+    # THEN every result is reused, failures included
+    assert all(r.reused for r in again.values())
+    assert {(f.check_id, f.resource) for f in again["realtime-dev"].failed} == failed
+
+    # WHEN realtime-dev's key is fixed
+    fixed = json.loads(json.dumps(BAD_KEY_STACK))
+    fixed["resource"]["aws_kms_key"]["key"]["enable_key_rotation"] = True
+    write_stack_file = tmp_path / "stacks" / "realtime-dev" / scan.STACK_FILE
+    write_stack_file.write_text(json.dumps(fixed, indent=2))
+    third = {r.stack: r for r in scan.scan(tmp_path, changed_only=True)}
+    # THEN only realtime-dev is scanned again, and its rotation findings are gone
+    assert [s for s, r in third.items() if not r.reused] == ["realtime-dev"]
+    assert "CKV_RT_011" not in {f.check_id for f in third["realtime-dev"].failed}
+    assert "CKV_RT_013" in {f.check_id for f in third["realtime-dev"].failed}
 
 
 def test_combined_sarif_is_one_run_with_renumbered_rules():
@@ -97,7 +127,7 @@ def test_summary_names_each_failure_with_its_details():
         passed=3,
         failed=[scan.Finding("CKV_RT_011", "Ensure rotation", "aws_kms_key.key", ("rotation is off",))],
     )
-    text = scan.summary([result], 1.0)
+    text = scan.summary([result], 1.0, scan.SYNTH_DIR / "checkov")
     assert "FAIL realtime-dev" in text
     assert "CKV_RT_011 aws_kms_key.key: Ensure rotation" in text
     assert "- rotation is off" in text
