@@ -29,8 +29,24 @@ class StackResult:
     detail: str
 
 
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+PROJECT_CLI_CONFIG = Path(__file__).resolve().parent.parent / ".tfcli" / "terraform.rc"
+
+
+def terraform_environment() -> dict[str, str]:
+    """The caller's environment, with the project's CLI config (offline mirror) unless a usable one is set.
+
+    The machine's own ``TF_CLI_CONFIG_FILE`` may point at a file that does not exist; then terraform
+    would try the registry and fail offline.
+    """
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    configured = env.get("TF_CLI_CONFIG_FILE")
+    if (not configured or not Path(configured).is_file()) and PROJECT_CLI_CONFIG.is_file():
+        env["TF_CLI_CONFIG_FILE"] = str(PROJECT_CLI_CONFIG)
+    return env
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = terraform_environment()
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
 
 
@@ -40,7 +56,7 @@ def validate_stack(stack_dir: Path) -> StackResult:
         return StackResult(stack, False, f"{stack_dir}/cdk.tf.json missing: run `make synth` first")
     init = _run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], stack_dir)
     if init.returncode != 0:
-        hint = "" if os.environ.get("TF_CLI_CONFIG_FILE") else " (TF_CLI_CONFIG_FILE is not set: use `make validate`)"
+        hint = "" if PROJECT_CLI_CONFIG.is_file() else f" ({PROJECT_CLI_CONFIG} is missing: run `make setup`)"
         return StackResult(stack, False, f"terraform init failed{hint}:\n{init.stderr.strip() or init.stdout.strip()}")
     result = _run(["terraform", "validate", "-json", "-no-color"], stack_dir)
     try:

@@ -21,7 +21,7 @@ from stacks.constructs.kms_key import CustomerManagedKey
 PARTITION_KEY = "connectionId"
 TTL_ATTRIBUTE = "expiresAt"
 BY_USER_INDEX = "byUser"
-BY_TOKEN_EXPIRY_INDEX = "byTokenExpiry"
+BY_TOKEN_EXPIRY_INDEX = "byTokenExpiry"  # noqa: S105 - an index name
 # Everything the runtime does to single items: the connect transaction (Put + counter Update),
 # the rate-limit Update, deletes on disconnect/sweep, conditional checks, batched stale-row deletes.
 ITEM_WRITE_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem",

@@ -10,7 +10,6 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import LambdaEventSourceMapping
-from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionDeadLetterConfig,
@@ -18,6 +17,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
 )
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
 from stacks.constructs.iam import LeastPrivilegeRole, service_trust

@@ -34,7 +34,7 @@ class VercelProvider(TerraformProvider):
                          terraform_provider_source=VERCEL_PROVIDER_SOURCE)
         self._team_id = team_id
 
-    def synthesize_attributes(self) -> dict[str, Any]:
+    def _synthesize_attributes(self) -> dict[str, Any]:
         return {"team": self._team_id}
 
 
@@ -52,5 +52,5 @@ class ProjectEnvironmentVariable(TerraformResource):
         self._attributes = {"project_id": project_id, "team_id": team_id, "key": key, "value": value,
                             "target": list(targets), "comment": comment, "sensitive": sensitive}
 
-    def synthesize_attributes(self) -> dict[str, Any]:
+    def _synthesize_attributes(self) -> dict[str, Any]:
         return dict(self._attributes)

@@ -28,7 +28,7 @@ from stacks.constructs.kms_key import CustomerManagedKey
 
 # The web app sends the Cognito JWT as ?token=… (ADR 0003). API Gateway caches the authorizer
 # result per identity-source value, and rejects the handshake with 401 when it is missing.
-TOKEN_IDENTITY_SOURCE = "route.request.querystring.token"
+TOKEN_IDENTITY_SOURCE = "route.request.querystring.token"  # noqa: S105 - a parameter name, not a secret
 # One JSON line per request. Deliberately no $context.requestOverride, no $request.* and nothing
 # that echoes the URL: the query string holds the bearer token and must never reach a log.
 ACCESS_LOG_FORMAT = json.dumps({
