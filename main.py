@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import sys
 
-from stacks.config import ConfigError
+from stacks.config import ConfigError, load_all
 
 
 def main() -> int:
     try:
-        from stacks.app import build_app
-
-        build_app().synth()
+        # Validated before the provider bindings are imported (~10 s): a typo fails in milliseconds.
+        configs = load_all()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from stacks.app import build_app
+
+    build_app(configs=configs).synth()
     return 0
 
 
