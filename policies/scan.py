@@ -60,8 +60,8 @@ class StackResult:
     failed: list[Finding] = field(default_factory=list)
     parsing_errors: list[str] = field(default_factory=list)
     #: ids of the checks that passed on at least one resource (what the stack was really held to)
-    passing_checks: set[str] = field(default_factory=set)
-    sarif: dict[str, Any] | None = None
+    passing_checks: set[str] = field(default_factory=set, repr=False)
+    sarif: dict[str, Any] | None = field(default=None, repr=False)
     #: True when the results are those of an earlier scan (``--changed``, inputs unchanged)
     reused: bool = False
 
