@@ -41,7 +41,7 @@ class _Frame(_Model):
 # --- client -> server ---------------------------------------------------------------------------
 
 class PingMessage(_Frame):
-    """Keep-alive: the client sends one every 3.5 minutes (ADR 0007); API Gateway closes idle connections at 10."""
+    """Keep-alive. Send one at least every 5 minutes (API Gateway closes idle connections at 10; ADR 0007)."""
 
     type: Literal["ping"]
     data: dict[str, Any] | None = None
