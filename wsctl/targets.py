@@ -19,7 +19,8 @@ from typing import Any
 from wsctl.errors import WsctlError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_DIR = REPO_ROOT / ".local"
+# REALTIME_LOCAL_DIR lets a second local stack (the e2e tests') run beside a developer's `make local`.
+LOCAL_DIR = Path(os.environ.get("REALTIME_LOCAL_DIR") or REPO_ROOT / ".local").resolve()
 ENDPOINTS_FILE = LOCAL_DIR / "endpoints.json"
 OUTPUTS_FILE = LOCAL_DIR / "outputs.json"
 KNOWN_ENVS = ("dev", "staging", "prod", "local")

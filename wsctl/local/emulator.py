@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import sys
 import threading
 import weakref
@@ -85,13 +86,34 @@ def restore_backends(path: Path) -> None:
             dict.__setitem__(backend_dict[account_id], region, backend)
 
 
+def disable_builtin_sqs_delivery() -> None:
+    """moto delivers SQS messages to Lambda itself inside SendMessage (receive, invoke through
+    Docker, which does not exist here, then reset the visibility), which would bump every
+    message's receive count. The local gateway is the event source mapping, so that is switched off."""
+    from moto.sqs.models import Queue
+
+    original = Queue.add_message
+
+    def add_message(self: Queue, message: Any) -> None:
+        mappings = self.lambda_event_source_mappings
+        self.lambda_event_source_mappings = {}
+        try:
+            original(self, message)
+        finally:
+            self.lambda_event_source_mappings = mappings
+
+    Queue.add_message = add_message
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wsctl.local.emulator")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--restore", type=Path)
     args = parser.parse_args(argv)
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # Only failed requests reach .local/logs/moto.log: they are what explains a failed apply.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("werkzeug").addFilter(lambda record: not re.search(r'" [23]\d\d ', record.getMessage()))
     from moto.server import ThreadedMotoServer
 
     def reply(**payload: Any) -> None:
@@ -99,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
 
     try:
+        disable_builtin_sqs_delivery()
         if args.restore is not None:
             restore_backends(args.restore)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)

@@ -136,25 +136,27 @@ def synthesize(endpoints: dict[str, str]) -> str:
 
 
 def state_file() -> Path:
-    from stacks.config import load_env
-
-    cfg = load_env("local", overrides={})
-    assert cfg.state.path is not None  # noqa: S101 - the local env always has a local backend
-    return paths.REPO_ROOT / cfg.state.path
+    return paths.STATE_FILE
 
 
-def apply(endpoints: dict[str, str]) -> dict[str, Any]:
-    """terraform init (once) + apply into a fresh emulator; returns the flattened outputs."""
+def apply(endpoints: dict[str, str], *, refresh: bool = True) -> dict[str, Any]:
+    """terraform init + apply; returns the flattened outputs.
+
+    ``refresh=False`` when the emulator was just restored from the snapshot saved with this very
+    state: reading every resource back would only find what the state already says.
+    """
     ensure_tools()
     env = tool_environment(endpoints)
     terraform = shutil.which("terraform") or "terraform"
     paths.TF_PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
     state = state_file()
     state.parent.mkdir(parents=True, exist_ok=True)
-    if not (paths.STACK_DIR / ".terraform.lock.hcl").is_file() or not (paths.TF_DATA_DIR / "providers").is_dir():
-        _run([terraform, "init", "-input=false", "-no-color", "-reconfigure"], cwd=paths.STACK_DIR, env=env,
-             log_name="terraform-init.log", what="terraform init")
-    _run([terraform, "apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=32"],
+    # The state path is given at init so that it follows REALTIME_LOCAL_DIR (environments/local.toml
+    # names the default one, which is where it lands without the variable).
+    _run([terraform, "init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=path={state}"],
+         cwd=paths.STACK_DIR, env=env, log_name="terraform-init.log", what="terraform init")
+    _run([terraform, "apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=32",
+          f"-refresh={'true' if refresh else 'false'}"],
          cwd=paths.STACK_DIR, env=env, log_name="terraform-apply.log", what="terraform apply")
     return outputs(env, terraform)
 

@@ -172,8 +172,9 @@ def write_env_file(outputs: dict[str, Any]) -> None:
     os.replace(temporary, paths.ENV_FILE)
 
 
-def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], bool]:
-    """Emulator + deployed stack, warm from a snapshot when nothing changed: (emulator, outputs, warm)."""
+def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], str]:
+    """Emulator + deployed stack: (emulator, outputs, how) with how ``warm`` (snapshot, nothing
+    changed), ``incremental`` (snapshot + apply of the changes) or ``cold`` (empty emulator)."""
     default_aws, default_gateway = local_defaults()
     meta = stack.read_json(paths.SNAPSHOT_META)
     aws_port = choose_port(args.aws_port, meta.get("aws_port", default_aws), "emulator", "--aws-port")
@@ -187,29 +188,39 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
     synth_meta = stack.read_json(paths.SYNTH_META)
     deployed = stack.deployed_fingerprint()
     if synth_meta.get("inputs") != inputs or deployed is None or synth_meta.get("deployed") != deployed:
+        log.info("synthesizing %s", paths.STACK_NAME)
         deployed = stack.synthesize(endpoints)
         stack.write_json(paths.SYNTH_META, {"inputs": inputs, "deployed": deployed})
         phases.mark("synth")
     state = stack.state_file()
-    warm = (not getattr(args, "fresh", False) and paths.SNAPSHOT_FILE.is_file()
-            and meta.get("deployed") == deployed and meta.get("state") == stack.file_hash(state)
-            and meta.get("moto") == stack.moto_version() and meta.get("aws_port") == aws_port
-            and meta.get("gateway_port") == gateway_port and isinstance(meta.get("outputs"), dict))
     emulator = Emulator(aws_port)
-    if warm:
+    snapshot_usable = (not getattr(args, "fresh", False) and paths.SNAPSHOT_FILE.is_file()
+                       and meta.get("state") == stack.file_hash(state) and meta.get("moto") == stack.moto_version()
+                       and meta.get("aws_port") == aws_port and meta.get("gateway_port") == gateway_port
+                       and isinstance(meta.get("outputs"), dict))
+    restored = False
+    if snapshot_usable:
+        # The snapshot and the terraform state were saved together, so together they describe the
+        # emulator exactly; terraform then only applies what changed since (often nothing).
         try:
             emulator.start(restore=paths.SNAPSHOT_FILE)
             phases.mark("emulator-restore")
-            return emulator, meta["outputs"], True
+            restored = True
         except WsctlError as error:
             log.warning("snapshot not restorable (%s): cold start", error)
-    # Cold: a fresh emulator knows nothing, so the old state and snapshot describe nothing.
-    for stale in (paths.SNAPSHOT_META, paths.SNAPSHOT_FILE, state, state.with_name(state.name + ".backup")):
-        stale.unlink(missing_ok=True)
-    emulator.start()
-    phases.mark("emulator")
+    if restored and meta.get("deployed") == deployed:
+        return emulator, meta["outputs"], "warm"
+    if not restored:
+        # Cold: a fresh emulator knows nothing, so the old state and snapshot describe nothing.
+        for stale in (paths.SNAPSHOT_FILE, state, state.with_name(state.name + ".backup")):
+            stale.unlink(missing_ok=True)
+        emulator.start()
+        phases.mark("emulator")
+    paths.SNAPSHOT_META.unlink(missing_ok=True)
     try:
-        outputs = stack.apply(endpoints)
+        log.info("terraform apply of %s (%s)", paths.STACK_NAME,
+                 "changes since the snapshot" if restored else "everything, into an empty emulator")
+        outputs = stack.apply(endpoints, refresh=not restored)
         phases.mark("terraform")
         if emulator.snapshot(paths.SNAPSHOT_FILE):
             stack.write_json(paths.SNAPSHOT_META, {
@@ -219,7 +230,7 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
     except BaseException:
         emulator.stop()
         raise
-    return emulator, outputs, False
+    return emulator, outputs, "incremental" if restored else "cold"
 
 
 def up(args: Any) -> int:
@@ -234,12 +245,12 @@ def up(args: Any) -> int:
     phases = stack.Phases()
     emulator = None
     try:
-        emulator, outputs, warm = prepare(args, phases)
+        emulator, outputs, how = prepare(args, phases)
         stack.write_json(paths.OUTPUTS_FILE, outputs)
         endpoints = endpoints_document(outputs)
         stack.write_json(paths.ENDPOINTS_FILE, endpoints)
         write_env_file(outputs)
-        return asyncio.run(_serve(outputs, endpoints, phases, warm))
+        return asyncio.run(_serve(outputs, endpoints, phases, how))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -249,7 +260,7 @@ def up(args: Any) -> int:
             path.unlink(missing_ok=True)
 
 
-async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, warm: bool) -> int:
+async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str) -> int:
     import boto3
 
     from wsctl.gateway.server import Gateway, GatewaySettings
@@ -280,7 +291,7 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
     phases.mark("gateway")
     stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port,
                                       "aws_port": urlsplit(aws_endpoint).port})
-    log.info("%s start in %.1f s (%s)", "warm" if warm else "cold", phases.total,
+    log.info("%s start in %.1f s (%s)", how, phases.total,
              ", ".join(f"{k} {v:.1f} s" for k, v in phases.marks.items()))
     print("READY " + json.dumps(endpoints), flush=True)
     await stop.wait()
