@@ -102,22 +102,51 @@ def render(results: dict[str, Any], machine: dict[str, Any], run_info: dict[str,
     return "\n".join(out).rstrip() + "\n"
 
 
-ADR_BEGIN = re.compile(r"<!--\s*(?:BEGIN|begin)[^>]*bench[^>]*-->")
-ADR_END = re.compile(r"<!--\s*(?:END|end)[^>]*bench[^>]*-->")
+ADR_BEGIN = "<!-- BEGIN bench figures: written by `make bench` (bench/report.py); change bench/, not this section -->"
+ADR_END = "<!-- END bench figures -->"
+#: The placeholder the ADR's author left (replaced on the first run, up to the next ``## `` heading).
+ADR_PLACEHOLDER = re.compile(r"<!--\s*BENCHMARK RESULTS:.*?(?=^## )", re.S | re.M)
 
 
-def update_adr(model_result: dict[str, Any], path: Path = ADR) -> str:
-    """Replace the text between the ADR's bench markers; returns what happened."""
+def adr_section(model_result: dict[str, Any], broadcast_result: dict[str, Any] | None,
+                machine_info: dict[str, Any] | None) -> str:
+    m = machine_info or {}
+    parts = [f"_Measured {model_result['date']} on {m.get('cpu_model', '?')}, {m.get('cores', '?')} cores, "
+             f"Python {m.get('python', '?')}, by `make bench`; full tables, commands and method in "
+             "[bench/RESULTS.md](../../bench/RESULTS.md)._", ""]
+    if broadcast_result:
+        parts += ["One invocation (real `BroadcastService` + `FanOut` + boto3 notifier, in-memory store) against a "
+                  "local @connections endpoint with 20 ms injected latency, versus a sequential post loop over "
+                  "the same endpoint in the same run:", "",
+                  "| figure | msg/s | sequential msg/s | speed-up | goal | result |", "|---|---|---|---|---|---|"]
+        for r in broadcast_result["rows"]:
+            parts.append(f"| {r['figure']} | {fmt(r['value'])} | {fmt(r['baseline'])} | {r['ratio_label']} | "
+                         f"{r['goal']} | {_verdict(r['passed'])} |")
+        sweep = broadcast_result["details"].split("Concurrency sweep", 1)
+        if len(sweep) == 2:
+            parts += ["", "Concurrency sweep" + sweep[1].split("**What would close it.**", 1)[0].rstrip()]
+        parts.append("")
+    parts += ["#### Scale model: 100k and 1M connections", "", model_result["details"].strip()]
+    return "\n".join(parts)
+
+
+def update_adr(model_result: dict[str, Any], path: Path = ADR, broadcast_result: dict[str, Any] | None = None,
+               machine_info: dict[str, Any] | None = None) -> str:
+    """Write the figures into the ADR's marked section (only there); returns what happened."""
     name = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     if not path.is_file():
         return f"{name} does not exist yet: not updated"
     text = path.read_text()
-    begin, end = ADR_BEGIN.search(text), None
-    if begin:
-        end = ADR_END.search(text, begin.end())
-    if not begin or not end:
-        return f"{name} has no bench markers: not updated"
-    body = ("\n_Written by `make bench` (bench/fanout_model.py) on " + model_result["date"] + "; figures from "
-            "bench/RESULTS.md._\n\n" + model_result["details"].strip() + "\n\n")
-    path.write_text(text[:begin.end()] + "\n" + body + text[end.start():])
+    block = f"{ADR_BEGIN}\n{adr_section(model_result, broadcast_result, machine_info)}\n{ADR_END}\n"
+    begin = text.find(ADR_BEGIN)
+    end = text.find(ADR_END, begin + 1) if begin >= 0 else -1
+    if begin >= 0 and end >= 0:
+        rest = text[end + len(ADR_END):]
+        new = text[:begin] + block + (rest[1:] if rest.startswith("\n") else rest)
+    else:
+        placeholder = ADR_PLACEHOLDER.search(text)
+        if not placeholder:
+            return f"{name} has no marked section for the figures: not updated"
+        new = text[:placeholder.start()] + block + "\n" + text[placeholder.end():]
+    path.write_text(new)
     return f"{name}: marked section updated"

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     report.RESULTS_MD.write_text(report.render(results, info, run_info))
     print(f"[bench] wrote {report.RESULTS_MD}", file=sys.stderr)
     if "fanout_model" in done:
-        print("[bench] " + report.update_adr(done["fanout_model"]), file=sys.stderr)
+        print("[bench] " + report.update_adr(done["fanout_model"], broadcast_result=results.get("broadcast"),
+                                             machine_info=info), file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -134,11 +134,18 @@ def test_report_renders_every_section_and_updates_only_the_adr_markers(tmp_path,
                          {"command": "test", "finished": "now", "load_end": [0, 0, 0]})
     assert "## Machine" in text and "## Summary" in text and "## 2. Global fan-out model" in text
     adr = tmp_path / "adr.md"
-    adr.write_text("# ADR\nkeep\n<!-- BEGIN bench figures -->\nold\n<!-- END bench figures -->\nkeep too\n")
-    assert "updated" in report.update_adr(model, adr)
-    updated = adr.read_text()
-    assert "\nold\n" not in updated and "keep\n" in updated and updated.endswith("<!-- END bench figures -->\nkeep too\n")
-    assert "Lambda cost" in updated
+    original = ("# ADR\nkeep\n### Measured figures\n\n<!-- BENCHMARK RESULTS: filled in by the benchmark helper.\n"
+                "     Keep this section. -->\n*To be filled.* old\n\n## Pros and Cons\nkeep too\n")
+    adr.write_text(original)
+    assert "updated" in report.update_adr(model, adr, broadcast_result, machine())
+    first = adr.read_text()
+    assert "old" not in first.split("## Pros")[0].split("Measured figures")[1].split(report.ADR_BEGIN)[0]
+    assert first.startswith("# ADR\nkeep\n### Measured figures\n\n" + report.ADR_BEGIN)
+    assert first.endswith(report.ADR_END + "\n\n## Pros and Cons\nkeep too\n")
+    assert "*To be filled.*" not in first and "Lambda cost" in first and "speed-up" in first
+    # Re-running replaces only the marked block.
+    assert "updated" in report.update_adr(model, adr, broadcast_result, machine())
+    assert adr.read_text() == first
 
 
 def test_percentile_is_nearest_rank():
