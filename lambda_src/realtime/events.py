@@ -31,21 +31,19 @@ class AuthorizerRequest:
     token: str | None
     origin: str | None
     connection_id: str | None
-    subprotocols: tuple[str, ...]
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> AuthorizerRequest:
         event = _mapping(event)
         headers = _mapping(event.get("headers"))
         query = _mapping(event.get("queryStringParameters"))
+        # ADR 0003: the token travels in the query string only; Sec-WebSocket-Protocol is ignored.
         token = query.get("token")
-        protocols = _header(headers, "Sec-WebSocket-Protocol") or ""
         return cls(
             method_arn=str(event.get("methodArn") or ""),
             token=token if isinstance(token, str) and token else None,
             origin=_header(headers, "Origin"),
             connection_id=_mapping(event.get("requestContext")).get("connectionId"),
-            subprotocols=tuple(p.strip() for p in protocols.split(",") if p.strip()),
         )
 
 

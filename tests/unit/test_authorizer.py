@@ -271,3 +271,15 @@ def test_authorizer_against_a_live_jwks_endpoint(telemetry):
         assert server.requests == 1
     finally:
         server.close()
+
+
+def test_a_token_in_sec_websocket_protocol_is_not_a_token(telemetry, clock, fetch):
+    """ADR 0003: query string only."""
+    request = AuthorizerRequest.from_event({
+        "type": "REQUEST", "methodArn": METHOD_ARN,
+        "headers": {"Origin": ORIGIN, "Sec-WebSocket-Protocol": f"bearer, {mint()}"},
+        "queryStringParameters": None, "requestContext": {"connectionId": "c"}})
+
+    with pytest.raises(Unauthorized):
+        build(telemetry, clock, fetch).authorize(request)
+    assert telemetry.logs()[-1]["reason"] == "missing token"
