@@ -317,3 +317,20 @@ def verdict(check: Any, applies: bool, findings: list[str], unreadable: Sequence
     if unreadable or findings:
         return CheckResult.FAILED
     return CheckResult.PASSED if applies else CheckResult.UNKNOWN
+
+
+def star_resource_findings(
+    statements: list[Statement], unscoped_actions: frozenset[str]
+) -> tuple[bool, list[str]]:
+    """(whether any Allow statement names resources, which grant ``Resource: "*"`` to an action
+    outside ``unscoped_actions``, the actions AWS has no resource-level permissions for)."""
+    scoped = [s for s in statements if s.allows and s.resources]
+    findings = []
+    for statement in scoped:
+        if "*" in statement.resources:
+            widened = sorted(a for a in statement.actions if a.lower() not in unscoped_actions)
+            if widened or statement.not_actions:
+                findings.append(
+                    f'Resource "*" for {widened or list(statement.not_actions)}, which can be scoped'
+                )
+    return bool(scoped), findings

@@ -9,15 +9,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def runbook():
-    """A runbook file that exists for the duration of the test (removed afterwards)."""
-    path = ROOT / "runbooks" / "alarms" / "zz-policy-test-alarm.md"
-    created = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if created:
-        path.write_text("# zz-policy-test-alarm\n")
-    yield "runbooks/alarms/zz-policy-test-alarm.md"
-    if created:
-        path.unlink()
+    """The repo path of a runbook that exists (any alarm's; the check only needs the file)."""
+    runbooks = sorted((ROOT / "runbooks" / "alarms").glob("*.md"))
+    assert runbooks, "runbooks/alarms/ holds no runbook"
+    return runbooks[0].relative_to(ROOT).as_posix()
 
 
 def alarm(name, description):
@@ -30,12 +25,13 @@ def alarm(name, description):
 
 def test_alarms_name_an_existing_runbook_of_their_own(check, runbook):
     # GIVEN alarms naming an existing runbook, a missing one, another alarm's, and none
+    key = runbook.removeprefix("runbooks/alarms/").removesuffix(".md")
     alarms = {
-        "documented": alarm("realtime-dev-zz-policy-test-alarm", f"Something is wrong. Runbook: {runbook}"),
-        "reference_name": alarm("${var.prefix}-zz-policy-test-alarm", f"Runbook: {runbook}"),
+        "documented": alarm(f"realtime-dev-{key}", f"Something is wrong. Runbook: {runbook}"),
+        "reference_name": alarm(f"${{var.prefix}}-{key}", f"Runbook: {runbook}"),
         "missing_runbook": alarm("realtime-dev-nope", "Runbook: runbooks/alarms/nope.md"),
-        "someone_elses_runbook": alarm("realtime-dev-connect-errors", f"Runbook: {runbook}"),
-        "no_runbook": alarm("realtime-dev-zz-policy-test-alarm", "Something is wrong."),
+        "someone_elses_runbook": alarm("realtime-dev-not-this-alarm", f"Runbook: {runbook}"),
+        "no_runbook": alarm(f"realtime-dev-{key}", "Something is wrong."),
         "outside_the_repo": alarm("realtime-dev-passwd", "Runbook: runbooks/alarms/../../../etc/passwd.md"),
     }
     # WHEN only CKV_RT_007 runs
