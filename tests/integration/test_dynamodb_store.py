@@ -174,3 +174,37 @@ def test_announcement_slot(aws, store):
     assert store.try_announce("a-3", NOW + 120, 60) is True
     assert item(aws, "#announcement")["lastAt"] == {"N": str(NOW + 120)}
     assert "userId" not in item(aws, "#announcement") and "expiryBucket" not in item(aws, "#announcement")
+
+
+class SmallPages:
+    """Forces two items per query/scan page so that every pagination loop is exercised."""
+
+    def __init__(self, client):
+        self._client = client
+        self.pages = 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name not in ("query", "scan"):
+            return attribute
+
+        def call(**kwargs):
+            self.pages += 1
+            return attribute(**{**kwargs, "Limit": 2})
+
+        return call
+
+
+def test_every_read_follows_pagination(aws):
+    paged = SmallPages(aws.dynamodb)
+    store = DynamoConnectionStore(paged, aws.table)
+    minute = NOW // 60
+    for index in range(7):
+        add(store, f"c{index}", user="alice", expires=minute * 60 + index)
+
+    assert sorted(store.connections_of_users(["alice"])) == [f"c{index}" for index in range(7)]
+    assert store.count_connections() == 7
+    assert len(store.expiring(f"exp#{minute}", until=minute * 60 + 59)) == 7
+    with pytest.raises(UserLimitReached):
+        add(store, "c8", user="alice", per_user=6)
+    assert paged.pages > 12

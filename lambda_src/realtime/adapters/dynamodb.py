@@ -84,19 +84,24 @@ class DynamoConnectionStore:
         return {"connectionId": _s(connection_id)}
 
     # -- connections ------------------------------------------------------------------------------
-    def _user_connection_count(self, user_id: str, stop_at: int) -> int:
-        count, start = 0, None
+    def _pages(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every page of a query or scan (following LastEvaluatedKey)."""
+        call = getattr(self.client, operation)
         while True:
-            kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": BY_USER, "Select": "COUNT",
-                                      "KeyConditionExpression": "userId = :u",
-                                      "ExpressionAttributeValues": {":u": _s(user_id)}}
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            response = self.client.query(**kwargs)
-            count += response.get("Count", 0)
-            start = response.get("LastEvaluatedKey")
-            if not start or count >= stop_at:
-                return count
+            response = call(TableName=self.table, **kwargs)
+            yield response
+            if not response.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _user_connection_count(self, user_id: str, stop_at: int) -> int:
+        count = 0
+        for page in self._pages("query", IndexName=BY_USER, Select="COUNT", KeyConditionExpression="userId = :u",
+                                ExpressionAttributeValues={":u": _s(user_id)}):
+            count += page.get("Count", 0)
+            if count >= stop_at:
+                break
+        return count
 
     def add(self, connection: Connection, *, global_limit: int, per_user_limit: int) -> None:
         with _translated():
@@ -172,17 +177,8 @@ class DynamoConnectionStore:
         return int(item.get("active", {}).get("N", "0"))
 
     def count_connections(self) -> int:
-        count, start = 0, None
         with _translated():
-            while True:
-                kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": BY_USER, "Select": "COUNT"}
-                if start:
-                    kwargs["ExclusiveStartKey"] = start
-                response = self.client.scan(**kwargs)
-                count += response.get("Count", 0)
-                start = response.get("LastEvaluatedKey")
-                if not start:
-                    return count
+            return sum(page.get("Count", 0) for page in self._pages("scan", IndexName=BY_USER, Select="COUNT"))
 
     def adjust_counter(self, delta: int) -> None:
         with _translated():
@@ -230,22 +226,12 @@ class DynamoConnectionStore:
 
     # -- queries ----------------------------------------------------------------------------------
     def connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
-        found: list[str] = []
         with _translated():
-            for user_id in dict.fromkeys(user_ids):
-                start = None
-                while True:
-                    kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": BY_USER,
-                                              "KeyConditionExpression": "userId = :u",
-                                              "ExpressionAttributeValues": {":u": _s(user_id)}}
-                    if start:
-                        kwargs["ExclusiveStartKey"] = start
-                    response = self.client.query(**kwargs)
-                    found.extend(item["connectionId"]["S"] for item in response.get("Items", []))
-                    start = response.get("LastEvaluatedKey")
-                    if not start:
-                        break
-        return found
+            return [item["connectionId"]["S"]
+                    for user_id in dict.fromkeys(user_ids)
+                    for page in self._pages("query", IndexName=BY_USER, KeyConditionExpression="userId = :u",
+                                            ExpressionAttributeValues={":u": _s(user_id)})
+                    for item in page.get("Items", [])]
 
     def scan_page(self, segment: int, total_segments: int, cursor: str | None) -> Page:
         # The sparse KEYS_ONLY byUser index holds connection rows only, a few dozen bytes each.
@@ -260,22 +246,12 @@ class DynamoConnectionStore:
         return Page([item["connectionId"]["S"] for item in response.get("Items", [])], next_cursor)
 
     def expiring(self, bucket: str, until: int) -> list[ExpiringConnection]:
-        found: list[ExpiringConnection] = []
-        start = None
         with _translated():
-            while True:
-                kwargs: dict[str, Any] = {
-                    "TableName": self.table, "IndexName": BY_TOKEN_EXPIRY,
-                    "KeyConditionExpression": "expiryBucket = :b AND tokenExpiresAt <= :t",
-                    "ExpressionAttributeValues": {":b": _s(bucket), ":t": _n(until)}}
-                if start:
-                    kwargs["ExclusiveStartKey"] = start
-                response = self.client.query(**kwargs)
-                found.extend(ExpiringConnection(item["connectionId"]["S"], int(item["tokenExpiresAt"]["N"]))
-                             for item in response.get("Items", []))
-                start = response.get("LastEvaluatedKey")
-                if not start:
-                    return found
+            return [ExpiringConnection(item["connectionId"]["S"], int(item["tokenExpiresAt"]["N"]))
+                    for page in self._pages("query", IndexName=BY_TOKEN_EXPIRY,
+                                            KeyConditionExpression="expiryBucket = :b AND tokenExpiresAt <= :t",
+                                            ExpressionAttributeValues={":b": _s(bucket), ":t": _n(until)})
+                    for item in page.get("Items", [])]
 
     # -- meta items -------------------------------------------------------------------------------
     def claim_request(self, key: str, now: int, lease_seconds: int) -> Claim:
