@@ -98,9 +98,12 @@ def _statement_from_json(raw: dict[str, Any]) -> Statement:
         principals = {str(k): _strings(v) for k, v in principal.items()}
     else:
         principals = {}
+    condition = raw.get("Condition") or {}
+    if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
+        raise ValueError("Condition is not an object of objects")
     conditions = tuple(
         Condition(test=str(test), variable=str(variable), values=_strings(values))
-        for test, by_variable in (raw.get("Condition") or {}).items()
+        for test, by_variable in condition.items()
         for variable, values in by_variable.items()
     )
     return Statement(

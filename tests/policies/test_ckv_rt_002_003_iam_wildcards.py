@@ -40,6 +40,10 @@ def test_resource_policies_in_every_form(check):
                 '"Resource" = aws_kms_key.k.arn}]})}',
             },
             "unreadable": {"role": "r", "policy": '${file("policy.json")}'},
+            "malformed_condition": {
+                "role": "r",
+                "policy": policy({**EXACT, "Condition": "aws:SecureTransport"}),
+            },
         },
         "aws_iam_role": {
             "trust_only": {"assume_role_policy": LAMBDA_TRUST},
@@ -74,6 +78,7 @@ def test_resource_policies_in_every_form(check):
         "aws_iam_role_policy.not_action",
         "aws_iam_role_policy.jsonencode_wildcard",
         "aws_iam_role_policy.unreadable",
+        "aws_iam_role_policy.malformed_condition",
         "aws_iam_role.wildcard_inline",
         "aws_kms_key_policy.key_admin_star",
     }
