@@ -6,7 +6,7 @@ from realtime.events import AuthorizerRequest
 from realtime.observability import instrumented, telemetry
 
 CONFIG = AuthorizerConfig.from_env()
-LOGGER, METRICS = telemetry(CONFIG.common.function_name, CONFIG.common.log_level, CONFIG.common.metrics_namespace)
+LOGGER, METRICS = telemetry(CONFIG.common)
 JWKS = JwksCache(CONFIG.jwks_url, CONFIG.jwks_cache_ttl_seconds)
 AUTHORIZER = Authorizer(CONFIG, TokenVerifier(CONFIG, JWKS), LOGGER, METRICS)
 

@@ -12,13 +12,12 @@ from realtime.services.broadcast import BroadcastService
 from realtime.services.fan_out import FanOut
 
 CONFIG = BroadcastConfig.from_env()
-LOGGER, METRICS = telemetry(CONFIG.common.function_name, CONFIG.common.log_level, CONFIG.common.metrics_namespace)
+LOGGER, METRICS = telemetry(CONFIG.common)
 STORE = DynamoConnectionStore(dynamodb_client(), CONFIG.table_name)
 NOTIFIER = ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint, CONFIG.concurrency))
-SERVICE = BroadcastService(
-    STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.concurrency), SqsQueuePublisher(sqs_client(), CONFIG.queue_url),
-    SystemClock(), LOGGER, METRICS, scan_segments=CONFIG.scan_segments,
-    announcement_interval_seconds=CONFIG.announcement_interval_seconds)
+SERVICE = BroadcastService(STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.concurrency),
+                           SqsQueuePublisher(sqs_client(), CONFIG.queue_url), SystemClock(), LOGGER, METRICS,
+                           scan_segments=CONFIG.scan_segments, announcement_interval_seconds=CONFIG.announcement_interval_seconds)
 
 
 @instrumented(LOGGER, METRICS)

@@ -9,7 +9,7 @@ from realtime.ports import SystemClock
 from realtime.services.connections import ConnectionService
 
 CONFIG = ConnectConfig.from_env()
-LOGGER, METRICS = telemetry(CONFIG.common.function_name, CONFIG.common.log_level, CONFIG.common.metrics_namespace)
+LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = ConnectionService(DynamoConnectionStore(dynamodb_client(), CONFIG.table_name), SystemClock(), LOGGER,
                             METRICS, global_limit=CONFIG.global_limit, per_user_limit=CONFIG.per_user_limit)
 

@@ -1,5 +1,4 @@
-"""$default: answer every client frame through @connections (pong or error); always 200 so the
-connection stays open (the service closes it itself on sustained abuse or an expired token)."""
+"""$default: answer each client frame via @connections; always 200 (the service closes abusers itself)."""
 
 from realtime.adapters.apigateway import ApiGatewayNotifier
 from realtime.adapters.aws import dynamodb_client, management_api_client
@@ -11,7 +10,7 @@ from realtime.ports import SystemClock
 from realtime.services.client_messages import ClientMessageService
 
 CONFIG = DefaultConfig.from_env()
-LOGGER, METRICS = telemetry(CONFIG.common.function_name, CONFIG.common.log_level, CONFIG.common.metrics_namespace)
+LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = ClientMessageService(
     DynamoConnectionStore(dynamodb_client(), CONFIG.table_name),
     ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint)), SystemClock(), LOGGER, METRICS,

@@ -9,7 +9,7 @@ from realtime.ports import SystemClock
 from realtime.services.sweeper import SweeperService
 
 CONFIG = SweeperConfig.from_env()
-LOGGER, METRICS = telemetry(CONFIG.common.function_name, CONFIG.common.log_level, CONFIG.common.metrics_namespace)
+LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = SweeperService(
     DynamoConnectionStore(dynamodb_client(), CONFIG.table_name),
     ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint)), SystemClock(), LOGGER, METRICS,

@@ -127,6 +127,6 @@ def instrumented(logger: Logger, metrics: Metrics) -> Callable:
     return decorate
 
 
-def telemetry(function_name: str, log_level: str, namespace: str) -> tuple[Logger, Metrics]:
-    """The logger and metrics of one function, built once at init."""
-    return Logger(function_name, log_level), Metrics(namespace)
+def telemetry(common: Any) -> tuple[Logger, Metrics]:
+    """The logger and metrics of one function (from its ``realtime.config.CommonConfig``), built once at init."""
+    return Logger(common.function_name, common.log_level), Metrics(common.metrics_namespace)
