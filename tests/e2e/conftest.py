@@ -61,6 +61,8 @@ def _port_free(port: Any) -> bool:
     if not isinstance(port, int):
         return False
     with socket.socket() as probe:
+        # as the servers do: a port whose last connections are in TIME_WAIT is free to listen on
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -155,20 +157,24 @@ class LocalStack:
 
     def mint_token(self, user: str, lifetime_seconds: int, issued_at: int | None = None) -> str:
         """An IdToken like the pool's, signed with the emulator's (public, moto-bundled) key."""
-        import moto.cognitoidp
-        from jose import jwt
-
-        key = json.loads((Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-private.json").read_text())
         now = int(time.time()) if issued_at is None else issued_at
-        claims = {"iss": f"https://cognito-idp.{self.endpoints['region']}.amazonaws.com/{self.endpoints['user_pool_id']}",
+        return sign_like_the_emulator({"iss": f"https://cognito-idp.{self.endpoints['region']}.amazonaws.com/{self.endpoints['user_pool_id']}",
                   "sub": self.user_id(user), "aud": self.endpoints["client_id"], "token_use": "id",
                   "iat": now, "auth_time": now, "exp": now + lifetime_seconds, "jti": str(uuid.uuid4()),
-                  "cognito:username": user}
-        return jwt.encode(claims, key["keys"][0], algorithm="RS256", headers={"kid": "dummy"})
+                  "cognito:username": user})
 
     def wsctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([*WSCTL, *args], cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
                               timeout=timeout, check=False)
+
+
+def sign_like_the_emulator(claims: dict[str, Any]) -> str:
+    """RS256 with the key moto signs every pool's tokens with (kid "dummy"; public, local use only)."""
+    from jose import jwt
+    from moto.utilities.utils import load_resource
+
+    key = load_resource("cognitoidp/resources/jwks-private.json")
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "dummy"})
 
 
 def _tool_env(local_dir: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ import botocore.exceptions
 import pytest
 import websockets
 
+from tests.e2e.conftest import sign_like_the_emulator
 from tests.e2e.support import (
     PING,
     connection_ids,
@@ -85,19 +86,9 @@ def test_handshake_without_a_valid_token_is_401(local_stack, case):
         from jose import jwt as jose_jwt
 
         claims = jose_jwt.get_unverified_claims(local_stack.mint_token("alice", 300))
-        token = _resign(local_stack, {**claims, "aud": "some-other-client"})
+        token = sign_like_the_emulator({**claims, "aud": "some-other-client"})
     # WHEN the handshake is attempted THEN API Gateway answers 401
     assert asyncio.run(handshake_status(local_stack.ws_url, token)) == 401
-
-
-def _resign(stack, claims):
-    import json as _json
-
-    import moto.cognitoidp
-    from jose import jwt
-
-    key = _json.loads((Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-private.json").read_text())
-    return jwt.encode(claims, key["keys"][0], algorithm="RS256", headers={"kid": "dummy"})
 
 
 def test_foreign_origin_is_403_and_allowed_origins_connect(local_stack):

@@ -565,10 +565,11 @@ class Gateway:
                 return 413, {"message": "Message too long"}, "PayloadTooLargeException"
             return (200, None, None) if self.post(connection_id, body) else (410, {}, "GoneException")
         if method == "GET":
-            return 200, {"ConnectedAt": _iso(connection.request.connected_at_ms / 1000),
-                         "Identity": {"SourceIp": connection.request.source_ip,
-                                      "UserAgent": connection.request.user_agent or ""},
-                         "LastActiveAt": _iso(connection.last_active_wall)}, None
+            # GetConnection's wire names (boto3 exposes them as ConnectedAt, Identity.SourceIp, …)
+            return 200, {"connectedAt": _iso(connection.request.connected_at_ms / 1000),
+                         "identity": {"sourceIp": connection.request.source_ip,
+                                      "userAgent": connection.request.user_agent or ""},
+                         "lastActiveAt": _iso(connection.last_active_wall)}, None
         if method == "DELETE":
             self._start_close(connection, 1000, "")
             return 204, None, None
