@@ -135,8 +135,9 @@ def cmd_kick(args: argparse.Namespace) -> int:
             return 0
         progress = ops_core.Progress("kicked", total=len(ids))
         report = ops_core.kick(table, _connections_api(target), ids, message=args.message, progress=progress)
-    print(f"kicked {report.connections} connection(s): {report.closed} closed, {report.already_gone} already gone, "
-          f"{report.rows_removed} row(s) removed")
+    # API Gateway runs $disconnect on close, which usually deletes the row before we get to it.
+    print(f"kicked {report.connections} connection(s): {report.closed} closed, {report.already_gone} already gone; "
+          f"rows: {report.rows_removed} deleted by wsctl, {report.connections - report.rows_removed} already deleted")
     return 0
 
 

@@ -263,7 +263,7 @@ def test_kick_user_notifies_closes_and_forgets_every_connection(deployed, capsys
     assert deployed.ids() == {"c-3"}
     assert deployed.counter() == 1
     assert "c-3" not in deployed.endpoint.received
-    assert out.strip() == "kicked 2 connection(s): 1 closed, 1 already gone, 2 row(s) removed"
+    assert out.strip() == "kicked 2 connection(s): 1 closed, 1 already gone; rows: 2 deleted by wsctl, 0 already deleted"
     assert "kicked: 2/2" in err
 
 
@@ -278,7 +278,7 @@ def test_kick_is_idempotent_with_disconnect(deployed, capsys):
     # THEN it is closed but the counter is not decremented a second time
     assert code == 0 and deployed.endpoint.closed == ["c-1"]
     assert deployed.counter() == 1
-    assert "0 row(s) removed" in out
+    assert "rows: 0 deleted by wsctl, 1 already deleted" in out
 
 
 def test_kick_needs_exactly_one_of_user_or_connection(deployed, capsys):
