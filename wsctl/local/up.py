@@ -233,10 +233,18 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
     return emulator, outputs, "incremental" if restored else "cold"
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def up(args: Any) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    # websockets logs request paths at DEBUG; the query string carries the token: keep it quiet.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    # `wsctl local down` (SIGTERM) during synthesis/apply unwinds like Ctrl-C: children stopped, pid file removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     other = running_instance()
     if other is not None:
         raise WsctlError(f"the local stack is already running (pid {other['pid']}): `wsctl local down` first")
