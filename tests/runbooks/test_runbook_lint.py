@@ -366,6 +366,11 @@ def test_the_decisions_index_lists_every_adr_and_only_existing_ones():
     files = {path.name for path in adr_files()}
     assert files <= linked, f"ADRs missing from the index: {sorted(files - linked)}"
     assert linked <= files, f"index links ADRs that do not exist: {sorted(linked - files)}"
+    # each entry carries the record's own title and status
+    for title, name, status in re.findall(r"\| \[(.+?)\]\((\d{4}-[a-z0-9-]+\.md)\) \| ([a-z ]+[0-9]*) \|", index):
+        text = (DECISIONS / name).read_text()
+        assert re.search(r"^# (.+)$", text, flags=re.M).group(1) == title, name
+        assert re.search(r"^status: (.+)$", text, flags=re.M).group(1).strip() == status, name
 
 
 def test_every_planned_decision_record_exists():
