@@ -367,7 +367,9 @@ def test_the_decisions_index_lists_every_adr_and_only_existing_ones():
     assert files <= linked, f"ADRs missing from the index: {sorted(files - linked)}"
     assert linked <= files, f"index links ADRs that do not exist: {sorted(linked - files)}"
     # each entry carries the record's own title and status
-    for title, name, status in re.findall(r"\| \[(.+?)\]\((\d{4}-[a-z0-9-]+\.md)\) \| ([a-z ]+[0-9]*) \|", index):
+    entries = re.findall(r"\| \[(.+?)\]\((\d{4}-[a-z0-9-]+\.md)\) \| ([a-z ]+[0-9]*) \|", index)
+    assert len(entries) == len(files)
+    for title, name, status in entries:
         text = (DECISIONS / name).read_text()
         assert re.search(r"^# (.+)$", text, flags=re.M).group(1) == title, name
         assert re.search(r"^status: (.+)$", text, flags=re.M).group(1).strip() == status, name
