@@ -232,7 +232,7 @@ def issue_tokens(endpoints: dict[str, Any], outputs: dict[str, Any], users: int,
 
 
 async def load(ws_url: str, tokens: list[str], connections: int, broadcast: Any, *, origin: str = ORIGIN,
-               open_parallel: int = 100, deadline_s: float = 300.0, expect_type: str = "notification",
+               open_parallel: int = 50, deadline_s: float = 480.0, expect_type: str = "notification",
                sample_rss: Any = None) -> dict[str, Any]:
     """Open ``connections`` clients (tokens round-robin), call ``broadcast()`` once all are open, and
     time every client's first ``expect_type`` frame. Bounded by ``deadline_s`` overall."""
@@ -256,7 +256,7 @@ async def load(ws_url: str, tokens: list[str], connections: int, broadcast: Any,
                 return
             t = time.perf_counter()
             try:
-                client = await connect(f"{ws_url}?token={tokens[i % len(tokens)]}", origin=origin, open_timeout=60,
+                client = await connect(f"{ws_url}?token={tokens[i % len(tokens)]}", origin=origin, open_timeout=90,
                                        ping_interval=None, close_timeout=2, max_queue=4)
             except InvalidStatus as error:
                 key = str(error.response.status_code)
@@ -468,6 +468,13 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
                             goal="—", passed=None,
                             note="; ".join(f"{k} {v:.0f} MiB" for k, v in ld["rss_peak_mib"].items()
                                            if k != "gateway (wsctl local up)")))
+        emu_idle = raw.get("rss_idle_mib", {}).get("emulator (moto)")
+        emu_peak = ld["rss_peak_mib"].get("emulator (moto)")
+        if emu_peak and emu_idle:
+            rows.append(row(f"Emulator (moto) RSS with {ld['opened']:,} connections", emu_peak, "MiB", baseline=emu_idle,
+                            baseline_label="emulator idle MiB", ratio=emu_peak / emu_idle,
+                            ratio_label=f"+{(emu_peak - emu_idle) * 1024 / max(1, ld['opened']):.0f} KiB/conn",
+                            goal="—", passed=None, note="not the gateway; reported because it dominates local memory"))
     if raw.get("error"):
         rows.append(row("Local stack run", None, "", goal="—", passed=False, note=f"stopped early: {raw['error']}"))
     starts_table = table(["start", "seconds to READY", "how (wsctl)", "phases (wsctl's own log)",
@@ -484,8 +491,8 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
         f"{floor or 0:.1f} s of {len(raw.get('emulator_floor_s', []))}.",
         f"- Load: {raw.get('users', 0)} local users × ≤ {raw.get('per_user', 0)} connections (the local env's per-user "
         f"cap is {local_limits()['per_user_limit']}), tokens via `wsctl.local.token.issue_token` "
-        f"({raw.get('token_seconds', 0):.1f} s), `websockets` clients with Origin {ORIGIN}, ≤ 100 handshakes in "
-        f"flight, fd limit raised to {raw.get('fd_limit', ['?'])[0]} (inherited by the stack). Then "
+        f"({raw.get('token_seconds', 0):.1f} s), `websockets` clients with Origin {ORIGIN}, ≤ 50 handshakes in "
+        f"flight (opening bounded to 480 s), fd limit raised to {raw.get('fd_limit', ['?'])[0]} (inherited by the stack). Then "
         "`wsctl broadcast --env local --all --kind system.announcement`; each client's first `notification` frame "
         "is timed from the moment the command starts.",
         "- Memory: RSS from /proc of the gateway process (`wsctl local up`), its function workers and the emulator, "

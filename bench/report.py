@@ -79,7 +79,7 @@ def render(results: dict[str, Any], machine: dict[str, Any], run_info: dict[str,
         "make bench                                   # = .venv/bin/python -m bench.run (everything)",
         ".venv/bin/python -m bench.run --quick        # small sizes, few repeats (minutes)",
         ".venv/bin/python -m bench.run --only broadcast,authorizer   # a subset; other sections are kept",
-        ".venv/bin/python -m pytest tests/bench -q    # smoke test of the harness (not in make test's time budget)",
+        ".venv/bin/python -m pytest tests/bench -q    # smoke test of the harness, tiny sizes (~6 s; also collected by make test)",
         "```",
         "",
         "Every figure is the median of repeated runs (counts in each section); each baseline was measured in the "
