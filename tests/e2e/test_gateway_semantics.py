@@ -174,6 +174,7 @@ def test_identity_source_policy_and_connect_status(world):
     assert len(connects) == 2  # only the allowed handshakes reach $connect
     assert connects[-1]["requestContext"]["authorizer"]["principalId"] == "user-1"
     assert connects[-1]["requestContext"]["authorizer"]["userId"] == "user-1"
+    assert connects[-1]["requestContext"]["authorizer"]["tokenExpiresAt"] == "123"  # stringified, as in AWS
 
 
 def test_route_selection_authorizer_context_and_disconnect_code(world):

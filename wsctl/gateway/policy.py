@@ -54,7 +54,10 @@ def authorizer_context(response: Any) -> dict[str, Any]:
     context = response.get("context") or {}
     if not isinstance(context, dict):
         raise AuthorizerResponseError("authorizer context is not an object")
+    delivered: dict[str, Any] = {}
     for key, value in context.items():
-        if isinstance(value, dict | list):
+        if isinstance(value, dict | list) or value is None:
             raise AuthorizerResponseError(f"authorizer context value {key!r} is not a string, number or boolean")
-    return {**context, "principalId": response["principalId"], "integrationLatency": 0}
+        # The integration receives every context value stringified ("1", "true"), as in AWS.
+        delivered[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return {**delivered, "principalId": response["principalId"], "integrationLatency": 0}
