@@ -244,6 +244,7 @@ async def load(ws_url: str, tokens: list[str], connections: int, broadcast: Any,
     gate = asyncio.Semaphore(open_parallel)
     clients: list[Any] = []
     open_times: list[float] = []
+    opened_at: list[float] = []
     refused: dict[str, int] = {}
     arrivals: dict[int, float] = {}
     extra_frames = 0
@@ -267,6 +268,7 @@ async def load(ws_url: str, tokens: list[str], connections: int, broadcast: Any,
                 refused[key] = refused.get(key, 0) + 1
                 return
             open_times.append(time.perf_counter() - t)
+            opened_at.append(time.perf_counter() - started)
             clients.append((i, client))
 
     await asyncio.gather(*(open_one(i) for i in range(connections)))
@@ -311,9 +313,14 @@ async def load(ws_url: str, tokens: list[str], connections: int, broadcast: Any,
     closing = time.perf_counter()
     await asyncio.gather(*(c.close() for _, c in clients), return_exceptions=True)
     delays = sorted(t - broadcast_started for t in arrivals.values())
+    # Handshakes per second over the first and the last tenth of the connections (does it slow down?).
+    tenth = max(1, len(opened_at) // 10)
+    rate_first = tenth / max(1e-9, opened_at[tenth - 1]) if len(opened_at) >= 2 else None
+    rate_last = (tenth / max(1e-9, opened_at[-1] - opened_at[-tenth - 1])) if len(opened_at) > tenth else None
     return {"requested": connections, "opened": len(clients), "refused": refused, "open_seconds": opened_s,
             "open_p50_ms": percentile(open_times, 50) * 1000 if open_times else None,
             "open_p99_ms": percentile(open_times, 99) * 1000 if open_times else None,
+            "open_rate_first_tenth": rate_first, "open_rate_last_tenth": rate_last,
             "delivered": len(arrivals), "duplicates": extra_frames,
             "first_delivery_s": delays[0] if delays else None, "last_delivery_s": delays[-1] if delays else None,
             "p50_delivery_s": percentile(delays, 50) if delays else None,
@@ -450,7 +457,10 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
         rows.append(row(f"{n:,} concurrent connections + one global broadcast: delivered", ld["delivered"], "clients",
                         baseline=float(ld["opened"]), baseline_label="connections open", goal=f"all {n:,}",
                         ratio=ld["delivered"] / n, ratio_label=f"{ld['delivered'] / n:.1%}", passed=all_delivered,
-                        note=f"opened {ld['opened']:,} in {ld['open_seconds']:.1f} s (handshake p50 "
+                        note=f"opened {ld['opened']:,} in {ld['open_seconds']:.1f} s ("
+                             + (f"{ld['open_rate_first_tenth']:.1f}/s over the first tenth, "
+                                f"{ld['open_rate_last_tenth']:.1f}/s over the last; "
+                                if ld.get("open_rate_last_tenth") else "") + f"handshake p50 "
                              f"{ld['open_p50_ms'] or 0:.0f} ms, p99 {ld['open_p99_ms'] or 0:.0f} ms); refused "
                              f"{ld['refused'] or 'none'}; duplicates {ld['duplicates']}"))
         if ld["last_delivery_s"] is not None:
@@ -505,10 +515,18 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
             f"{p['role']} {p['rss_kib'] / 1024:.0f} MiB" for p in raw["processes"])
     if raw.get("error"):
         details += f"\n\n**Stopped early:** {raw['error']}"
+    details += ("\n\nCapacity note: every `$connect`/`$disconnect` is a DynamoDB transaction (row + counter), and "
+                "moto 5.2.5's `transact_write_items` deep-copies the whole table once per item as its rollback "
+                "backup (moto/dynamodb/models/__init__.py) — O(table size) per connect, so handshakes slow down as "
+                "the table grows and the emulator's memory balloons with churn. That, and one worker per function "
+                "(authorizer and `$connect` run serially), bound the local connection rate, not the gateway.")
     misses = [r for r in rows if r["passed"] is False]
     if misses:
         details += ("\n\n**What would close it.** Cold start: most of it is terraform creating resources one by "
-                    "one against the emulator (SQS attribute waits, serial Lambda creation — see the phases); "
-                    "the warm path avoids it entirely by restoring the emulator snapshot.")
+                    "one against the emulator (SQS attribute waits, serial Lambda creation) plus the synth's "
+                    "provider import — see the phases; the warm path skips both by restoring the emulator snapshot, "
+                    "which only works when no stack input changed since. Connection capacity: patch moto's "
+                    "transaction backup in the emulator (copy only the touched items) and/or run more than one "
+                    "worker per function (`REALTIME_LOCAL_FUNCTION_CONCURRENCY`).")
     return result("local_stack", "Local stack (make local)", ".venv/bin/python -m bench.run --only local_stack"
                   + (" --quick" if quick else ""), rows, details, raw, measured=True, started=started_at)
