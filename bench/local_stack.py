@@ -515,11 +515,15 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
             f"{p['role']} {p['rss_kib'] / 1024:.0f} MiB" for p in raw["processes"])
     if raw.get("error"):
         details += f"\n\n**Stopped early:** {raw['error']}"
+    ld = raw.get("load") or {}
+    first_rate, last_rate = ld.get("open_rate_first_tenth"), ld.get("open_rate_last_tenth")
+    trend = (f" In this run {first_rate:.1f} handshakes/s over the first tenth of the connections and "
+             f"{last_rate:.1f}/s over the last." if first_rate and last_rate else "")
     details += ("\n\nCapacity note: every `$connect`/`$disconnect` is a DynamoDB transaction (row + counter), and "
                 "moto 5.2.5's `transact_write_items` deep-copies the whole table once per item as its rollback "
-                "backup (moto/dynamodb/models/__init__.py) — O(table size) per connect, so handshakes slow down as "
-                "the table grows and the emulator's memory balloons with churn. That, and one worker per function "
-                "(authorizer and `$connect` run serially), bound the local connection rate, not the gateway.")
+                "backup (moto/dynamodb/models/__init__.py) — O(table size) work per connect in the emulator, and "
+                "memory churn that stays in its RSS. That, and one worker per function (authorizer and `$connect` "
+                "run serially), bound the local connection rate, not the gateway." + trend)
     misses = [r for r in rows if r["passed"] is False]
     if misses:
         details += ("\n\n**What would close it.** Cold start: most of it is terraform creating resources one by "
