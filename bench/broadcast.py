@@ -190,23 +190,52 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
         # Warm the client (endpoint model, TCP connections) as a warm Lambda would have.
         harness.broadcast([f"live-warm{i}" for i in range(concurrency * 2)], "bench-warm")
 
-        # Baseline: the sequential loop, same client, same endpoint, same run.
-        sample_ids = [f"live-seq{i:06d}" for i in range(sequential_sample)]
-        seq = sequential(harness.client, sample_ids, payload, deadline_seconds=120.0)
-        raw["sequential"] = seq
-        chunk_rates = seq["chunk_rates"]
+        harnesses = {concurrency: harness}
+        for conc in sweep:
+            if conc not in harnesses:
+                harnesses[conc] = _Harness(endpoint.url(), conc)
+                harnesses[conc].broadcast([f"live-warm{i}" for i in range(conc * 2)], f"bench-warm-{conc}")
+        lean = None
+        if lean_experiment:
+            lean = _Harness(endpoint.url(), concurrency, lean=True)
+            lean.broadcast([f"live-warm{i}" for i in range(concurrency * 2)], "bench-warm-lean")
 
-        def measure(size: int, stale: float, conc_harness: _Harness, label: str) -> dict[str, Any]:
-            ids = connection_ids(size, stale)
-            runs = []
-            for attempt in range(repeats):
+        # Configurations: (group, size, stale fraction, harness). Every repeat round runs each of them
+        # once plus a slice of the sequential baseline, so slow stretches on a shared machine hit all alike.
+        configs = [("main", size, 0.0, harness) for size in sizes]
+        configs += [("main", max(sizes), stale, harness) for stale in stale_fractions]
+        configs += [("sweep", min(sizes), 0.0, harnesses[c]) for c in sorted(harnesses) if c != concurrency]
+        if lean is not None:
+            configs.append(("lean", min(sizes), 0.0, lean))
+        ids_for = {(size, stale): connection_ids(size, stale) for _, size, stale, _ in configs}
+        outcomes: list[list[dict[str, Any]]] = [[] for _ in configs]
+        sample_ids = [f"live-seq{i:06d}" for i in range(sequential_sample)]
+        slice_size = -(-sequential_sample // repeats)
+        seq_parts = []
+        for attempt in range(repeats):
+            # Baseline slice: the sequential loop, same client, same endpoint, same round.
+            part = sample_ids[attempt * slice_size:(attempt + 1) * slice_size]
+            if part:
+                seq_parts.append(sequential(harness.client, part, payload, deadline_seconds=120.0 / repeats))
+            for index, (group, size, stale, h) in enumerate(configs):
+                if outcomes[index] and outcomes[index][-1]["seconds"] > RUN_DEADLINE_SECONDS:
+                    continue
                 endpoint.reset()
-                outcome = conc_harness.broadcast(ids, f"bench-{label}-{attempt}")
+                outcome = h.broadcast(ids_for[(size, stale)], f"bench-{group}-{size}-{stale}-{h.concurrency}-{attempt}")
                 outcome["endpoint"] = endpoint.stats()
                 outcome["rate"] = (outcome["sent"] + outcome["gone"]) / outcome["seconds"]
-                runs.append(outcome)
-                if outcome["seconds"] > RUN_DEADLINE_SECONDS:
-                    break
+                outcomes[index].append(outcome)
+
+        posts = sum(p["posts"] for p in seq_parts)
+        seconds = sum(p["seconds"] for p in seq_parts)
+        chunk_rates = [rate for p in seq_parts for rate in p["chunk_rates"]] or [p["rate"] for p in seq_parts]
+        seq = {"posts": posts, "seconds": seconds, "rate": posts / seconds, "latency_ms": seconds / posts * 1000,
+               "cpu_ms_per_post": sum(p["cpu_ms_per_post"] * p["posts"] for p in seq_parts) / posts,
+               "chunk_rates": chunk_rates, "slices": len(seq_parts)}
+        raw["sequential"] = seq
+
+        def summarise(size: int, stale: float, h: _Harness, runs: list[dict[str, Any]]) -> dict[str, Any]:
+            ids = ids_for[(size, stale)]
             rates = [r["rate"] for r in runs]
             expected_gone = sum(1 for cid in ids if cid.startswith(GONE_PREFIX))
             checks = {
@@ -218,33 +247,19 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
                                           and r["counter_left"] == size - expected_gone for r in runs),
                 "one_invocation": all(r["status"] == "delivered" and r["continuations"] == 0 for r in runs),
             }
-            return {"size": size, "stale": stale, "concurrency": conc_harness.concurrency, "runs": runs,
-                    "lean": conc_harness.lean,
+            return {"size": size, "stale": stale, "concurrency": h.concurrency, "runs": runs, "lean": h.lean,
                     "rate": median(rates), "seconds": median([r["seconds"] for r in runs]),
                     "cpu_ms_per_post": median([r["cpu_seconds"] / size * 1000 for r in runs]),
                     "peak_inflight": max(r["endpoint"]["peak_inflight"] for r in runs),
                     "expected_gone": expected_gone, "checks": checks, "ok": all(checks.values())}
 
-        results = []
-        for size in sizes:
-            results.append(measure(size, 0.0, harness, f"{size}"))
-        for stale in stale_fractions:
-            results.append(measure(max(sizes), stale, harness, f"{max(sizes)}-stale{stale}"))
-        sweep_results = []
-        for conc in sweep:
-            if conc == concurrency:
-                continue
-            other = _Harness(endpoint.url(), conc)
-            other.broadcast([f"live-warm{i}" for i in range(conc * 2)], f"bench-warm-{conc}")
-            sweep_results.append(measure(min(sizes), 0.0, other, f"sweep{conc}"))
+        summaries = [(group, summarise(size, stale, h, outcomes[i])) for i, (group, size, stale, h) in enumerate(configs)]
+        results = [r for group, r in summaries if group == "main"]
+        sweep_results = [r for group, r in summaries if group == "sweep"]
+        lean_results = [r for group, r in summaries if group == "lean"]
         base_at_size = next(r for r in results if r["size"] == min(sizes) and r["stale"] == 0.0)
         sweep_results.append(base_at_size)
         sweep_results.sort(key=lambda r: r["concurrency"])
-        lean_results = []
-        if lean_experiment:
-            lean = _Harness(endpoint.url(), concurrency, lean=True)
-            lean.broadcast([f"live-warm{i}" for i in range(concurrency * 2)], "bench-warm-lean")
-            lean_results.append(measure(min(sizes), 0.0, lean, "lean"))
 
     raw["runs"] = {"main": results, "sweep": sweep_results, "lean": lean_results}
     seq_rate_for_ratio = median(chunk_rates) if chunk_rates else seq["rate"]
@@ -289,11 +304,13 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
         "page size 1,000 as in `DynamoConnectionStore`); thread pool and client built before timing "
         "(Lambda init), one warm-up broadcast first (warm container).",
         f"- Baseline: `for id in ids: client.post_to_connection(...)` on the same client — measured on a "
-        f"{seq['posts']:,}-post sample in this run (median of 4 chunk rates {', '.join(f'{x:.1f}' for x in chunk_rates)} "
+        f"{seq['posts']:,}-post sample in this run, in {seq['slices']} slices interleaved with the rounds of the "
+        f"parallel runs (median of the chunk rates {', '.join(f'{x:.1f}' for x in chunk_rates)} "
         f"msg/s; whole-sample {seq['rate']:.1f} msg/s, {seq['latency_ms']:.1f} ms per post, client CPU "
         f"{seq['cpu_ms_per_post']:.2f} ms per post). Sequential times for larger sizes are **extrapolated** "
         "from that rate.",
-        f"- Payload: the service's own notification frame, {len(payload)} bytes. Median of {repeats} runs per row.",
+        f"- Payload: the service's own notification frame, {len(payload)} bytes. Median of {repeats} runs per row; "
+        "each round runs every configuration once (rows, sweep, experiment) so load changes hit all alike.",
         f"- Concurrency: `BROADCAST_CONCURRENCY` per environment file: {', '.join(f'{k} {v}' for k, v in envs.items())}; "
         f"headline rows use {concurrency}.",
         "",

@@ -379,7 +379,11 @@ def run(quick: bool = False, connections: int | None = None, warm_starts: int | 
         for _ in range(fresh_starts):
             start("cold (--fresh)", fresh=True)
         for i in range(warm_starts):
-            up = start("warm", keep=(i == warm_starts - 1))
+            # Bounded: after 2 warm starts, stop repeating once the starts have used 10 minutes.
+            last = i == warm_starts - 1 or (i >= 1 and time.monotonic() - started_at > 600)
+            up = start("warm", keep=last)
+            if last:
+                break
         assert up is not None and up.ready is not None
         outputs = json.loads((local_dir / "outputs.json").read_text())
         token_started = time.perf_counter()
