@@ -25,13 +25,15 @@ RUN_TIMEOUT_SECONDS = 240.0
 
 
 def _env(outdir: str) -> dict[str, str]:
-    return clean_env({
+    env = clean_env({
         "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(REPO_ROOT / ".cache" / "jsii"),
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "TF_CLI_CONFIG_FILE": str(REPO_ROOT / ".tfcli" / "terraform.rc"),
         "REALTIME_SYNTH_OUT": outdir,
         "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{REPO_ROOT / 'node_modules' / '.bin'}:{os.environ.get('PATH', '')}",
     })
+    env.pop("CDKTF_OUTDIR", None)  # would take precedence over REALTIME_SYNTH_OUT (stacks/app.py)
+    return env
 
 
 def measure(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
