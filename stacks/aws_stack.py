@@ -21,7 +21,6 @@ from stacks.constructs.emulator import TargetPlatform, aws_provider
 from stacks.constructs.handler_function import (
     ARCHITECTURE,
     RUNTIME,
-    CodeArtifact,
     HandlerFunction,
     HandlerFunctionProps,
 )
@@ -111,7 +110,7 @@ class RealtimeAwsStack(TerraformStack):
         layer_code = self._asset("lambda-layer", artifacts.layer)
         layer = LambdaLayerVersion(
             self, "dependencies-layer", layer_name=cfg.resource_name("dependencies"),
-            filename=layer_code.path, source_code_hash=layer_code.source_code_hash,
+            filename=str(layer_code.path), source_code_hash=layer_code.source_code_hash,
             compatible_runtimes=[RUNTIME], compatible_architectures=[ARCHITECTURE],
             description="lambda_src/requirements.txt (python-jose, pydantic)")
         environment = self._environment(cfg, table.table_name, connections_endpoint, queue.queue_url, identity)
@@ -184,10 +183,10 @@ class RealtimeAwsStack(TerraformStack):
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)
 
-    def _asset(self, construct_id: str, artifact: Artifact) -> CodeArtifact:
+    def _asset(self, construct_id: str, artifact: Artifact) -> Artifact:
         """Copies the zip into the stack directory (``assets/…``): the stack dir is self-contained."""
         asset = TerraformAsset(self, construct_id, path=str(artifact.path), type=AssetType.FILE)
-        return CodeArtifact(path=asset.path, source_code_hash=artifact.source_code_hash)
+        return Artifact(path=Path(asset.path), source_code_hash=artifact.source_code_hash)
 
     def _backend(self, cfg: EnvConfig, stack_dir: Path) -> None:
         if cfg.state.backend == "s3":

@@ -22,6 +22,7 @@ from constructs import Construct
 
 from stacks.constructs.iam import LeastPrivilegeRole, service_trust
 from stacks.constructs.kms_key import CustomerManagedKey
+from stacks.packaging import Artifact
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -30,21 +31,13 @@ XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
 
 @dataclass(frozen=True)
-class CodeArtifact:
-    """A zip the stack uploads: path as terraform sees it (relative to the stack dir) and its hash."""
-
-    path: str
-    #: base64 SHA-256 of the zip: Lambda redeploys exactly when the bytes change.
-    source_code_hash: str
-
-
-@dataclass(frozen=True)
 class HandlerFunctionProps:
     #: ``authorizer``, ``connect``…; the handler is ``handlers.<handler_name>.handler``.
     handler_name: str
     #: ``realtime-<env>-<handler_name>``.
     function_name: str
-    code: CodeArtifact
+    #: The code zip, its path as terraform sees it from the stack directory.
+    code: Artifact
     #: ARN of the dependency layer version.
     layer_arn: str
     #: Variables from docs/contracts.md (no secrets: the token never reaches the stack).
@@ -87,7 +80,7 @@ class HandlerFunction(Construct):
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
             handler=f"handlers.{props.handler_name}.handler",
-            filename=props.code.path,
+            filename=str(props.code.path),
             source_code_hash=props.code.source_code_hash,
             layers=[props.layer_arn],
             memory_size=props.memory_mb,
