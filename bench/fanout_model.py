@@ -133,7 +133,7 @@ def model(measured: dict[str, Any], cold_init_s: float | None = None) -> dict[st
 def render(m: dict[str, Any]) -> str:
     i = m["inputs"]
     lines = [
-        "Inputs — measured in this run: per-post latency **{:.1f} ms** (sequential loop over the 20 ms endpoint), "
+        "Inputs — measured by the broadcast benchmark: per-post latency **{:.1f} ms** (sequential loop over the 20 ms endpoint), "
         "client CPU **{:.2f} ms per post** inside one invocation (boto3 call + pool + Gone handling), one invocation "
         "at concurrency {} delivered **{:,.0f} msg/s** on one core of this machine; broadcast cold init {:.2f} s "
         "({}).".format(i["latency_ms"], i["cpu_ms_per_post"], i["measured_concurrency"],
@@ -162,17 +162,26 @@ def render(m: dict[str, Any]) -> str:
                 f"${s['cost_per_million_usd']:.4f}"] for s in m["scenarios"]]),
     ]
     deployed = [s for s in m["scenarios"] if s["memory_mb"] == i["memory_mb"] and s["segments"] == i["scan_segments"]]
+    bigger = [s for s in m["scenarios"] if s["memory_mb"] != i["memory_mb"]]
     if deployed:
         big = deployed[-1]
-        lines += ["", (
-            f"Reading: as deployed, one invocation is **CPU-bound** ({big['cpu_bound_rate']:,.0f} msg/s at "
-            f"{big['vcpu']:.2f} vCPU vs {big['latency_bound_rate']:,.0f} latency-bound), so {i['scan_segments']} segments "
-            f"reach {big['aggregate_rate']:,.0f} msg/s — {big['aggregate_rate'] / ACCOUNT_THROTTLE_RPS:.0%} of the account "
-            f"throttle — and 1M connections take ≈ {big['seconds']:.0f} s for ≈ ${big['cost_usd']:.3f} of Lambda. "
-            f"Reaching the throttle needs ≈ {big['segments_to_saturate']} parallel segment jobs at this memory (or "
-            "fewer at more memory: the cost per message barely moves because a CPU-bound job's GB-s per post is "
-            "constant). Broadcasting at the full account throttle would starve every other API in the account and "
-            "region of its share: keep the broadcast's reserved concurrency below the point of saturation.")]
+        text = (f"Reading: as deployed, one invocation is **{'CPU' if big['cpu_bound_rate'] < big['latency_bound_rate'] else 'latency'}"
+                f"-bound** ({big['cpu_bound_rate']:,.0f} msg/s CPU-bound at {big['vcpu']:.2f} vCPU vs "
+                f"{big['latency_bound_rate']:,.0f} latency-bound), so {big['parallel']} parallel segment jobs reach "
+                f"{big['aggregate_rate']:,.0f} msg/s — {big['aggregate_rate'] / ACCOUNT_THROTTLE_RPS:.0%} of the account "
+                f"throttle — and 1M connections take ≈ {big['seconds']:.0f} s for ≈ ${big['cost_usd']:.3f} of Lambda. "
+                f"Reaching the throttle at this memory needs ≈ {big['segments_to_saturate']} parallel segment jobs "
+                "(segments and reserved concurrency both), at about the same cost: a CPU-bound job bills a constant "
+                "GB-s per post.")
+        if bigger:
+            b = bigger[-1]
+            text += (f" More memory gets there with fewer jobs ({b['memory_mb']} MB: 1M in ≈ {b['seconds']:.0f} s) but "
+                     f"costs more (≈ ${b['cost_usd']:.3f}) because throttled jobs bill the time they wait on the "
+                     "account limit.")
+        text += (" At the throttle API Gateway answers 429 and the pool backs off (not modelled beyond the rate cap); "
+                 "broadcasting at the full account throttle would also starve every other API in the account and "
+                 "region, so keep the broadcast's parallelism below saturation.")
+        lines += ["", text]
     return "\n".join(lines)
 
 
@@ -202,7 +211,7 @@ def run(quick: bool = False, broadcast: dict[str, Any] | None = None, coldstart:
                         goal="—", passed=None,
                         note=f"${s['cost_usd']:.4f} Lambda ({s['gb_seconds']:,.0f} GB-s, {s['invocations']} invocations); "
                              f"{s['aggregate_rate']:,.0f} msg/s" + (" at the account throttle" if s["throttled"] else "")))
-    details = f"Measured inputs from {source}.\n\n" + render(m)
+    details = ("" if source == "this run" else f"Measured inputs from {source}.\n\n") + render(m)
     return result("fanout_model", "Global fan-out model (100k / 1M connections)",
                   ".venv/bin/python -m bench.run --only broadcast,fanout_model", rows, details,
                   {"model": m, "measured": measured}, started=started_at)
