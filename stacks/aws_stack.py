@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cdktf import AssetType, LocalBackend, S3Backend, TerraformAsset, TerraformOutput, TerraformStack
+from cdktf import Aspects, AssetType, LocalBackend, S3Backend, TerraformAsset, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.lambda_layer_version import LambdaLayerVersion
@@ -18,6 +18,7 @@ from stacks.config import EnvConfig
 from stacks.constructs.broadcast_queue import BroadcastQueue, BroadcastQueueProps, DeadLetterQueue
 from stacks.constructs.connection_table import ConnectionTable, ConnectionTableProps
 from stacks.constructs.emulator import TargetPlatform, aws_provider
+from stacks.constructs.guardrails import NamingGuardrail
 from stacks.constructs.handler_function import (
     ARCHITECTURE,
     RUNTIME,
@@ -75,6 +76,7 @@ class RealtimeAwsStack(TerraformStack):
     def __init__(self, scope: Construct, cfg: EnvConfig, artifacts: LambdaArtifacts, *, stack_dir: Path):
         super().__init__(scope, cfg.stack_name)
         self.cfg = cfg
+        Aspects.of(self).add(NamingGuardrail(cfg.stack_name))
         platform = TargetPlatform.for_env(cfg)
         self._backend(cfg, stack_dir)
         aws_provider(self, cfg)
