@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from wsctl.local.up import free_port, port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 E2E_SLOTS = [REPO_ROOT / ".local" / ("e2e" if n == 0 else f"e2e-{n}") for n in range(6)]
@@ -49,25 +50,6 @@ TEST_SETTINGS = {
     "REALTIME_LOCAL_WIRING_POLL_SECONDS": "0.5",
 }
 READY_TIMEOUT_SECONDS = 420
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _port_free(port: Any) -> bool:
-    if not isinstance(port, int):
-        return False
-    with socket.socket() as probe:
-        # as the servers do: a port whose last connections are in TIME_WAIT is free to listen on
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _lock_slot():
@@ -104,9 +86,9 @@ def _ports(local_dir: Path) -> tuple[int, int]:
     except (OSError, ValueError):
         meta = {}
     gateway, aws = meta.get("gateway_port"), meta.get("aws_port")
-    if _port_free(gateway) and _port_free(aws):
+    if isinstance(gateway, int) and isinstance(aws, int) and port_is_free(gateway) and port_is_free(aws):
         return gateway, aws
-    return _free_port(), _free_port()
+    return free_port(), free_port()
 
 
 @dataclass

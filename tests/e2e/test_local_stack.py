@@ -302,6 +302,24 @@ def test_connection_limit_refuses_with_503(local_stack):
         connect.restore()
 
 
+def test_per_user_limit_refuses_with_429(local_stack):
+    # GIVEN one user holding as many connections as the deployed per-user limit allows
+    connect = local_stack.client("lambda").get_function_configuration(FunctionName=_function_name(local_stack, "connect"))
+    limit = int(connect["Environment"]["Variables"]["PER_USER_CONNECTION_LIMIT"])
+    user = unique_user("tabs")
+    token = local_stack.token(user)
+
+    async def scenario():
+        sockets = [await open_ws(local_stack.ws_url, token) for _ in range(limit)]
+        try:
+            return await handshake_status(local_stack.ws_url, token)
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets))
+
+    # THEN one more tab is refused with 429
+    assert asyncio.run(scenario()) == 429
+
+
 def test_wiring_drift_a_removed_env_var_fails_like_aws(local_stack):
     # GIVEN the $default function loses CONNECTIONS_TABLE in the emulator (drift from the stack)
     default = FunctionEnvironment(local_stack, "default")
