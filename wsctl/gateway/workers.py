@@ -282,6 +282,11 @@ class FunctionPool:
         return result
 
     async def stop(self) -> None:
+        """Let in-flight invocations finish (up to the function timeout), then end the processes."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.spec.timeout_seconds + 1):
+                for _ in self.workers:
+                    await self._idle.get()
         await asyncio.gather(*(w.stop() for w in self.workers))
 
 
