@@ -177,8 +177,10 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
     changed), ``incremental`` (snapshot + apply of the changes) or ``cold`` (empty emulator)."""
     default_aws, default_gateway = local_defaults()
     meta = stack.read_json(paths.SNAPSHOT_META)
-    aws_port = choose_port(args.aws_port, meta.get("aws_port", default_aws), "emulator", "--aws-port")
-    gateway_port = choose_port(args.port, meta.get("gateway_port", default_gateway), "gateway", "--port")
+    # The env file's ports when free (predictable for the web app), else free ones; a snapshot is only
+    # reused on the ports it was made for, so pinning --port/--aws-port keeps other setups warm too.
+    aws_port = choose_port(args.aws_port, default_aws, "emulator", "--aws-port")
+    gateway_port = choose_port(args.port, default_gateway, "gateway", "--port")
     if gateway_port == aws_port:
         raise WsctlError("--port and --aws-port must differ")
     endpoints = {"REALTIME_LOCAL_AWS_ENDPOINT": f"http://127.0.0.1:{aws_port}",
