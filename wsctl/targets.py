@@ -88,7 +88,8 @@ def _resolve_deployed(env: str) -> Target:
     if terraform is None:
         raise WsctlError("terraform is missing from PATH")
     run_env = dict(os.environ, TF_IN_AUTOMATION="1")
-    if not (stack_dir / ".terraform").is_dir():
+    # `make validate` inits without a backend; only a backend init records .terraform/terraform.tfstate.
+    if not (stack_dir / ".terraform" / "terraform.tfstate").is_file():
         init = subprocess.run([terraform, "init", "-input=false", "-no-color"], cwd=stack_dir, env=run_env,  # noqa: S603 - fixed argv
                               capture_output=True, text=True)
         if init.returncode != 0:
@@ -106,5 +107,7 @@ def _resolve_deployed(env: str) -> Target:
 
 
 def _last_line(text: str) -> str:
+    """Terraform's `Error: …` headline if there is one (its last lines are generic advice)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    errors = [line for line in lines if line.startswith("Error:")]
+    return errors[0] if errors else (lines[-1] if lines else "no output")

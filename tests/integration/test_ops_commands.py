@@ -502,3 +502,27 @@ def test_local_stack_not_running_is_one_line(monkeypatch, capsys):
     assert (code, out) == (1, "")
     assert err.startswith("wsctl: the local stack does not answer") and err.endswith("`make local`\n")
     assert time.monotonic() - started < 60
+
+
+def test_deployed_env_is_resolved_through_terraform_and_fails_in_one_line_without_credentials(
+        synth_dir, monkeypatch, tmp_path, capsys):
+    # GIVEN the synthesized realtime-staging stack (S3 backend) in a fresh folder, and no credentials
+    from wsctl import targets
+
+    stack_dir = tmp_path / "cdktf.out" / "stacks" / "realtime-staging"
+    stack_dir.mkdir(parents=True)
+    stack_dir.joinpath("cdk.tf.json").write_text((synth_dir / "stacks" / "realtime-staging" / "cdk.tf.json").read_text())
+    monkeypatch.setattr(targets, "REPO_ROOT", tmp_path)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # WHEN an operator asks for its status; THEN terraform's own error is the one line
+    code, out, err = run(capsys, "status", "--env", "staging")
+    assert (code, out) == (1, "")
+    assert err.startswith("wsctl: cannot read the state of realtime-staging (terraform init failed: Error: ")
+    assert err.endswith("are AWS credentials set?\n") and err.count("\n") == 1
+    # AND an environment that was never synthesized says so
+    code, out, err = run(capsys, "status", "--env", "prod")
+    assert (code, err) == (1, "wsctl: stack realtime-prod is not synthesized: run `make synth`\n")
