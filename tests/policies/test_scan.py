@@ -132,3 +132,4 @@ def test_summary_names_each_failure_with_its_details():
     assert "CKV_RT_011 aws_kms_key.key: Ensure rotation" in text
     assert "- rotation is off" in text
     assert "1 stacks, 3 passed, 1 failed" in text
+    assert text.endswith("ADR 0011): " + ", ".join(scan.configured_skips()))
