@@ -71,6 +71,14 @@ class ConnectionsEndpoint:
                     endpoint.received.setdefault(connection_id, []).append(json.loads(data))
                 self._answer(200)
 
+            def do_GET(self):  # noqa: N802 - GetConnection, which `wsctl connections purge-stale` probes with
+                connection_id = self._connection_id()
+                status = self._scripted(connection_id)
+                if status is not None:
+                    return self._answer(status)
+                self._answer(200, json.dumps({"connectedAt": "2026-11-25T17:00:00Z", "lastActiveAt": "2026-11-25T17:05:00Z",
+                                              "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"}}).encode())
+
             def do_DELETE(self):  # noqa: N802
                 connection_id = self._connection_id()
                 status = self._scripted(connection_id)
