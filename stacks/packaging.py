@@ -125,13 +125,18 @@ def build_layer(requirements: Path = REQUIREMENTS, build_dir: Path = BUILD_DIR) 
     """Build ``layer.zip``; pip runs only when no cached install exists for this requirements hash."""
     cache = build_dir / f"layer-{requirements_hash(requirements)}"
     if not (cache / ".complete").is_file():
+        shutil.rmtree(cache, ignore_errors=True)  # left half-written by an interrupted build
         build_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=build_dir, prefix=".layer-"))
         try:
             install_layer_tree(requirements, staging / "python")
             (staging / ".complete").write_text(requirements.read_text(encoding="utf-8"), encoding="utf-8")
-            shutil.rmtree(cache, ignore_errors=True)
-            os.replace(staging, cache)
+            try:
+                os.replace(staging, cache)
+            except OSError:
+                # A concurrent build installed the same requirements first: use its tree.
+                if not (cache / ".complete").is_file():
+                    raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     destination = build_dir / "layer.zip"
