@@ -153,7 +153,7 @@ class RealtimeAwsStack(TerraformStack):
         if cfg.vercel is not None:
             vercel_role = VercelOidcRole(self, "vercel-oidc", VercelOidcRoleProps(
                 role_name=cfg.resource_name("vercel-broadcast"), team_slug=cfg.vercel.team_slug,
-                project=cfg.vercel.project_id, targets=cfg.vercel.targets))
+                project=cfg.vercel.project_name, targets=cfg.vercel.targets))
             queue.grant_send(vercel_role.role)
 
         monitoring = Monitoring(self, "monitoring", MonitoringProps(

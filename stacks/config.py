@@ -157,7 +157,11 @@ class VercelConfig:
     team_id: str
     #: Team slug, part of the OIDC issuer ``https://oidc.vercel.com/<team_slug>``.
     team_slug: str
+    #: Project id ``prj_…``: what the environment-variable resources attach to.
     project_id: str
+    #: Project name: Vercel's OIDC ``sub`` claim carries the team slug and the project *name*
+    #: (``owner:<team_slug>:project:<project_name>:environment:<target>``), so the role trusts it.
+    project_name: str
     #: Vercel targets (``production``/``preview``/``development``) this environment feeds.
     targets: tuple[str, ...]
     #: Prefix that makes a variable browser-visible, e.g. ``NEXT_PUBLIC_``.
@@ -392,6 +396,8 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
             team_id=vc_r.string("team_id", "a Vercel team id 'team_…'", re.compile(r"^team_\w+$")),
             team_slug=vc_r.string("team_slug", "a Vercel team slug", re.compile(r"^[a-z0-9][a-z0-9-]*$")),
             project_id=vc_r.string("project_id", "a Vercel project id 'prj_…'", re.compile(r"^prj_\w+$")),
+            project_name=vc_r.string("project_name", "a Vercel project name (lower-case, digits, '.', '_', '-')",
+                                     re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")),
             targets=vc_r.strings("targets", "Vercel targets (" + ", ".join(VERCEL_TARGETS) + ")",
                                  lambda s: s in VERCEL_TARGETS),
             public_prefix=vc_r.string("public_prefix", "an upper-case prefix ending in '_'", ENV_VAR_PREFIX_RE))

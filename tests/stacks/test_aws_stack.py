@@ -357,7 +357,7 @@ def test_vercel_role_trusts_one_team_project_and_targets_and_only_sends(env):
     host = f"oidc.vercel.com/{cfg.vercel.team_slug}"
     assert trust["Condition"]["StringEquals"][f"{host}:aud"] == f"https://vercel.com/{cfg.vercel.team_slug}"
     assert trust["Condition"]["StringEquals"][f"{host}:sub"] == [
-        f"owner:{cfg.vercel.team_slug}:project:{cfg.vercel.project_id}:environment:{t}" for t in cfg.vercel.targets]
+        f"owner:{cfg.vercel.team_slug}:project:{cfg.vercel.project_name}:environment:{t}" for t in cfg.vercel.targets]
     queue_id, _ = stack.by("aws_sqs_queue", "name", cfg.resource_name("broadcast"))
     actions = granted(role_policy_of(stack, stack.ref("aws_iam_role", role_id, "arn")))
     assert actions["sqs:SendMessage"] == {stack.ref("aws_sqs_queue", queue_id, "arn")}

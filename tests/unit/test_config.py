@@ -96,6 +96,9 @@ def load_error(directory: Path, name: str, overrides: dict[str, str] | None = No
     pytest.param("dev", r'^targets = \["development", "preview"\]$', 'targets = ["staging"]',
                  "environments/dev.toml: vercel.targets: expected a non-empty list of Vercel targets "
                  "(production, preview, development), got ['staging']", id="bad-vercel-target"),
+    pytest.param("dev", r'^project_name = "brickhub-web"\n', '',
+                 "environments/dev.toml: vercel.project_name: expected a Vercel project name (lower-case, digits, "
+                 "'.', '_', '-'), missing", id="missing-vercel-project-name"),
     pytest.param("dev", r'^public_prefix = "NEXT_PUBLIC_"$', 'public_prefix = "next_public"',
                  "environments/dev.toml: vercel.public_prefix: expected an upper-case prefix ending in '_', "
                  "got 'next_public'", id="bad-public-prefix"),
