@@ -23,7 +23,7 @@ def new_connection_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(11)).decode()
 
 
-def _request_id() -> str:
+def request_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(11)).decode().rstrip("=")
 
 
@@ -67,14 +67,14 @@ class ClientRequest:
         context = {
             "routeKey": route_key,
             "eventType": event_type,
-            "extendedRequestId": _request_id(),
+            "extendedRequestId": request_id(),
             "requestTime": _request_time(now_ms),
             "messageDirection": "IN",
             "stage": self.stage,
             "connectedAt": self.connected_at_ms,
             "requestTimeEpoch": now_ms,
             "identity": {"userAgent": self.user_agent, "sourceIp": self.source_ip},
-            "requestId": _request_id(),
+            "requestId": request_id(),
             "domainName": self.domain_name,
             "connectionId": self.connection_id,
             "apiId": self.api_id,
@@ -117,7 +117,7 @@ def connect_event(request: ClientRequest, authorizer: dict[str, Any] | None) -> 
 def message_event(request: ClientRequest, route_key: str, body: str | bytes,
                   authorizer: dict[str, Any] | None) -> dict[str, Any]:
     is_binary = isinstance(body, bytes)
-    extra: dict[str, Any] = {"messageId": _request_id()}
+    extra: dict[str, Any] = {"messageId": request_id()}
     if authorizer is not None:
         extra["authorizer"] = authorizer
     return {

@@ -477,7 +477,7 @@ class Gateway:
 
     def _send_error(self, connection: Connection, message: str, request_id: str | None = None) -> None:
         payload = {"message": message, "connectionId": connection.connection_id,
-                   "requestId": request_id or events.new_connection_id().rstrip("=")}
+                   "requestId": request_id or events.request_id()}
         self.post(connection.connection_id, json.dumps(payload).encode())
 
     def _write(self, writer: asyncio.StreamWriter, protocol: ServerProtocol) -> None:
@@ -580,7 +580,7 @@ class Gateway:
         body = b"" if payload is None else json.dumps(payload).encode()
         headers = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", f"Date: {events.http_date()}",
                    "Content-Type: application/json", f"Content-Length: {len(body)}",
-                   f"x-amzn-RequestId: {events.new_connection_id().rstrip('=')}",
+                   f"x-amzn-RequestId: {events.request_id()}",
                    f"Connection: {'close' if close else 'keep-alive'}"]
         if error_type:
             headers.append(f"x-amzn-ErrorType: {error_type}")
