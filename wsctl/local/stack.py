@@ -107,7 +107,8 @@ def tool_environment(endpoints: dict[str, str]) -> dict[str, str]:
 def ensure_tools() -> None:
     if shutil.which("terraform") is None:
         raise WsctlError("terraform is missing from PATH (terraform 1.11 and the offline provider mirror are needed)")
-    if not paths.TF_CLI_CONFIG.is_file() and not os.environ.get("TF_CLI_CONFIG_FILE"):
+    configured = os.environ.get("TF_CLI_CONFIG_FILE")
+    if not paths.TF_CLI_CONFIG.is_file() and not (configured and Path(configured).is_file()):
         raise WsctlError(f"{paths.TF_CLI_CONFIG.relative_to(paths.REPO_ROOT)} is missing: run `make setup`")
 
 
