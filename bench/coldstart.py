@@ -142,7 +142,9 @@ def run(quick: bool = False, repeats: int | None = None, handlers: tuple[str, ..
         f"a bare interpreter start is {bare_wall:.0f} ms wall.",
         "- Environment: the handler's variables from docs/contracts.md, fake region/credentials, "
         "`AWS_ENDPOINT_URL=http://127.0.0.1:9` (nothing listens; an import-time call would fail the probe). "
-        "No moto in the process.",
+        "No moto in the process. This interpreter is CPython "
+        f"{sys.version.split()[0]} with the repository's pins; Lambda runs python3.12 on arm64, so absolute "
+        "milliseconds differ there, the ratio to `import boto3` is what carries over.",
         "",
         "Where the time goes (medians; a part counts where the handler first imports it, and nested parts overlap — pydantic is inside realtime.messages; the module body is "
         "the handler's own top-level code — config, telemetry and **boto3 client creation**, which loads "
