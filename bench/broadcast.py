@@ -320,8 +320,10 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
         sweep_table,
         "",
         f"Best here: concurrency {best['concurrency']} at {best['rate']:,.0f} msg/s. The ceiling on this machine is "
-        "the client's CPU (GIL): boto3 spends ~0.5–1 ms of CPU per post (signing, serialising, parsing), so above "
-        "≈ latency / CPU-per-post threads, more threads only add contention.",
+        "the client's CPU (one core, GIL): the boto3 path spends "
+        f"{min(r['cpu_ms_per_post'] for r in sweep_results):.2f}–{max(r['cpu_ms_per_post'] for r in sweep_results):.2f} "
+        "ms of CPU per post in this sweep (signing, serialising, parsing, thread hand-offs — more threads, more CPU "
+        "per post), so beyond ≈ latency / CPU-per-post threads, more threads only add contention.",
     ])
     if any(not r["passed"] for r in rows):
         needed = GOAL_SPEEDUP * seq_rate_for_ratio

@@ -124,6 +124,21 @@ def model(measured: dict[str, Any], cold_init_s: float | None = None) -> dict[st
                   **scenario(TARGETS[-1], memory_mb=sizing["memory_mb"],
                              **{**common, "segments": needed, "reserved": needed})}
     scenarios.append(saturating)
+    # The deployed memory at the concurrency that needs the least CPU per delivered post in Lambda (sweep).
+    sweep = measured.get("sweep") or []
+    if sweep:
+        def lambda_rate(point: dict[str, float]) -> float:
+            return scenario(TARGETS[-1], memory_mb=sizing["memory_mb"], **{
+                **common, "concurrency": int(point["concurrency"]),
+                "cpu_s_per_post": point["cpu_ms_per_post"] / 1000 * ASSUMPTIONS["cpu_factor"]})["invocation_rate"]
+
+        best = max(sweep, key=lambda_rate)
+        if int(best["concurrency"]) != prod["concurrency"]:
+            scenarios.append({
+                "label": f"{sizing['memory_mb']} MB at concurrency {int(best['concurrency'])} (fastest at this vCPU share, from the sweep's CPU per post)",
+                **scenario(TARGETS[-1], memory_mb=sizing["memory_mb"], **{
+                    **common, "concurrency": int(best["concurrency"]),
+                    "cpu_s_per_post": best["cpu_ms_per_post"] / 1000 * ASSUMPTIONS["cpu_factor"]})})
     return {"inputs": {"latency_ms": latency_s * 1000, "cpu_ms_per_post": cpu_s * 1000,
                        "measured_invocation_rate": measured.get("rate"), "measured_concurrency": measured.get("concurrency"),
                        "cold_init_s": cold, "cold_init_source": cold_source, "margin_s": margin, **sizing, **prod, **ASSUMPTIONS},
@@ -161,7 +176,9 @@ def render(m: dict[str, Any]) -> str:
                 f"{s['seconds']:,.1f} s", s["invocations"], f"{s['gb_seconds']:,.1f}", f"${s['cost_usd']:.4f}",
                 f"${s['cost_per_million_usd']:.4f}"] for s in m["scenarios"]]),
     ]
-    deployed = [s for s in m["scenarios"] if s["memory_mb"] == i["memory_mb"] and s["segments"] == i["scan_segments"]]
+    deployed = [s for s in m["scenarios"] if s["memory_mb"] == i["memory_mb"] and s["segments"] == i["scan_segments"]
+                and s["concurrency"] == i["concurrency"]]
+    tuned = [s for s in m["scenarios"] if s["concurrency"] != i["concurrency"]]
     bigger = [s for s in m["scenarios"] if s["memory_mb"] != i["memory_mb"]]
     if deployed:
         big = deployed[-1]
@@ -178,6 +195,12 @@ def render(m: dict[str, Any]) -> str:
             text += (f" More memory gets there with fewer jobs ({b['memory_mb']} MB: 1M in ≈ {b['seconds']:.0f} s) but "
                      f"costs more (≈ ${b['cost_usd']:.3f}) because throttled jobs bill the time they wait on the "
                      "account limit.")
+        if tuned:
+            t = tuned[-1]
+            text += (f" The pool's CPU per post grows with its thread count: at concurrency {t['concurrency']} the same "
+                     f"{t['memory_mb']} MB job would deliver {t['invocation_rate_with_scan']:,.0f} msg/s instead of "
+                     f"{big['invocation_rate_with_scan']:,.0f} (1M in ≈ {t['seconds']:.0f} s, ≈ ${t['cost_usd']:.3f}) — at "
+                     f"{t['vcpu']:.2f} vCPU, the prod setting of {big['concurrency']} threads only adds contention.")
         text += (" At the throttle API Gateway answers 429 and the pool backs off (not modelled beyond the rate cap); "
                  "broadcasting at the full account throttle would also starve every other API in the account and "
                  "region, so keep the broadcast's parallelism below saturation.")
@@ -196,7 +219,9 @@ def run(quick: bool = False, broadcast: dict[str, Any] | None = None, coldstart:
     raw = broadcast["raw"]
     headline = max(raw["runs"]["main"], key=lambda r: (r["stale"] == 0.0, r["size"]))
     measured = {"per_post_latency_ms": raw["per_post_latency_ms"], "cpu_ms_per_post": headline["cpu_ms_per_post"],
-                "rate": headline["rate"], "concurrency": headline["concurrency"]}
+                "rate": headline["rate"], "concurrency": headline["concurrency"],
+                "sweep": [{"concurrency": r["concurrency"], "cpu_ms_per_post": r["cpu_ms_per_post"]}
+                          for r in raw["runs"].get("sweep", []) if not r.get("lean")]}
     cold = None
     if coldstart is not None:
         cold = coldstart["raw"]["summary"]["broadcast"]["wall_ms"] / 1000
