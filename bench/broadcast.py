@@ -274,6 +274,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
         extrapolated = r["size"] / seq_rate_for_ratio
         note_bits = [f"{r['seconds']:.2f} s for {r['size']:,} posts (sequential: {extrapolated:.0f} s"
                      + (" extrapolated" if sampled or r["size"] > seq["posts"] else "") + ")",
+                     f"runs {', '.join(f'{x:,.0f}' for x in (run['rate'] for run in r['runs']))} msg/s",
                      f"peak in flight {r['peak_inflight']}"]
         if r["stale"]:
             note_bits.append(f"{r['expected_gone']:,} × 410 → rows and counter deleted: "
