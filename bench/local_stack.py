@@ -27,9 +27,7 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,18 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO_ROOT, VENV_BIN, descendants, median, percentile, result, row, rss_kib, table
+from wsctl.local.up import free_port
 
 GOAL_COLD_S = 60.0
 GOAL_WARM_S = 10.0
 READY_TIMEOUT_S = 420.0
 ORIGIN = "http://localhost:5173"
 BENCH_PASSWORD = "Bench-Passw0rd-2026"  # noqa: S105 - a local emulator user, never a real account
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def raise_fd_limit(wanted: int = 65536) -> tuple[int, int]:
@@ -165,35 +158,17 @@ class LocalUp:
 
 
 def emulator_floor(local_dir: Path) -> float:
-    """Seconds for the emulator alone to answer ready (the floor of every start)."""
-    port = _free_port()
+    """Seconds for the emulator alone to answer ready (the floor of every start), started exactly as
+    `wsctl local up` starts it."""
+    from wsctl.local.up import Emulator
+
+    emulator = Emulator(free_port(), log_dir=local_dir / "logs")
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "wsctl.local.emulator", "--port", str(port)],  # noqa: S603
-                               cwd=REPO_ROOT, env=_env(local_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
-        line = ""
-        timer = threading.Timer(120, process.kill)
-        timer.start()
-        try:
-            line = process.stdout.readline() if process.stdout else ""
-        finally:
-            timer.cancel()
-        elapsed = time.perf_counter() - started
-        if "ready" not in line:
-            raise RuntimeError(f"emulator did not answer ready: {line!r}")
-        return elapsed
+        emulator.start()
+        return time.perf_counter() - started
     finally:
-        with contextlib.suppress(OSError):
-            if process.stdin:
-                process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        if process.stdout:
-            process.stdout.close()
+        emulator.stop()
 
 
 def _process_table(root: int) -> list[dict[str, Any]]:
@@ -351,7 +326,7 @@ def run(quick: bool = False, connections: int | None = None, warm_starts: int | 
     users = -(-connections // per_user)
     root = Path(tempfile.mkdtemp(prefix="bench-local-"))
     local_dir = root / "local"
-    port, aws_port = _free_port(), _free_port()
+    port, aws_port = free_port(), free_port()
     raw: dict[str, Any] = {"connections": connections, "fd_limit": [fd_soft, fd_hard], "ports": [port, aws_port],
                            "users": users, "per_user": per_user, "starts": []}
     up: LocalUp | None = None

@@ -68,8 +68,10 @@ def running_instance() -> dict[str, Any] | None:
 class Emulator:
     """The moto server child process (see wsctl/local/emulator.py)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, log_dir: Path = paths.LOG_DIR):
         self.port = port
+        #: Where moto.log goes (the benchmark passes its own folder, never the developer's .local/).
+        self.log_dir = log_dir
         self.process: subprocess.Popen | None = None
 
     @property
@@ -77,11 +79,11 @@ class Emulator:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, restore: Path | None = None) -> None:
-        paths.LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "wsctl.local.emulator", "--port", str(self.port)]
         if restore is not None:
             command += ["--restore", str(restore)]
-        with open(paths.LOG_DIR / "moto.log", "ab") as log_file:
+        with open(self.log_dir / "moto.log", "ab") as log_file:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,  # noqa: S603
                                             text=True, cwd=paths.REPO_ROOT, start_new_session=True)
         reply = self._reply(timeout=60)
