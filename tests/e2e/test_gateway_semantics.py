@@ -18,6 +18,9 @@ import zipfile
 
 import pytest
 import websockets
+import websockets.sync.client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wsctl.gateway.server import Gateway, GatewaySettings, select_route_key
 from wsctl.gateway.wiring import (
@@ -274,3 +277,71 @@ def test_route_selection_expression():
     assert select_route_key("$request.body.a.b", '{"a": {"b": "deep"}}') == "deep"
     assert select_route_key("$request.body.type", "[1]") is None
     assert select_route_key("$request.body.type", b"\x00binary") is None
+
+
+def test_route_selection_survives_json_nested_beyond_the_parser():
+    deep = "[" * 100_000 + "]" * 100_000
+    assert select_route_key("$request.body.action", deep) is None
+    assert select_route_key("$request.body.action", '{"action": "custom", "x": ' + deep + "}") is None
+
+
+# --- route selection through the gateway, as a property -----------------------------------------
+# The stub's routes: "custom" and $default (every route echoes its routeKey). A frame selects
+# "custom" only when it is a JSON object whose top-level "action" is the string "custom"; every
+# other frame goes to $default, as API Gateway sends what its expression cannot evaluate there.
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+actions = st.sampled_from(["custom", "$default", "$connect", "$disconnect", "nope", "Custom", "custom "]) | json_values
+
+
+def nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def expected_route(action) -> str:
+    return "custom" if action == "custom" and isinstance(action, str) else "$default"
+
+
+#: (frame, the route API Gateway selects for it). Depths stay clear of the parser's limit (~1,000):
+#: up to 100 levels parse; from 5,000 levels (10-40 KB, under the 128 KiB frame limit) they cannot.
+routed_frames = st.one_of(
+    st.tuples(actions, st.dictionaries(st.text(max_size=8).filter(lambda k: k != "action"), json_values,
+                                       max_size=3))
+    .map(lambda pair: (json.dumps({**pair[1], "action": pair[0]}), expected_route(pair[0]))),
+    st.tuples(actions, st.integers(1, 100))
+    .map(lambda pair: (f'{{"action": {json.dumps(pair[0])}, "deep": {nested(pair[1])}}}', expected_route(pair[0]))),
+    st.integers(5_000, 10_000).map(lambda depth: (f'{{"action": "custom", "deep": {nested(depth)}}}', "$default")),
+    st.integers(5_000, 20_000).map(lambda depth: ("[" * depth + "]" * depth, "$default")),
+    json_values.filter(lambda v: not isinstance(v, dict)).map(lambda v: (json.dumps(v), "$default")),
+    st.fixed_dictionaries({"data": st.fixed_dictionaries({"action": st.just("custom")})})
+    .map(lambda v: (json.dumps(v), "$default")),  # only the top-level "action" is the expression's
+    st.text(max_size=50).map(lambda t: ("not json " + t, "$default")),
+    st.binary(max_size=50).map(lambda b: (b, "$default")),
+)
+
+
+def test_route_selection_through_the_gateway_is_total(world):
+    """Whatever a client sends, exactly one route runs and answers: never a silent drop."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    gateway = asyncio.run_coroutine_threadsafe(world.start(), loop).result(60)
+    try:
+        with websockets.sync.client.connect(world.url + "?token=ok", open_timeout=10, max_size=None) as ws:
+            @settings(max_examples=80, deadline=None, database=None,
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+            @given(routed_frames)
+            def routes(case):
+                frame, route = case
+                ws.send(frame)
+                assert json.loads(ws.recv(timeout=10))["route"] == route
+
+            routes()
+    finally:
+        asyncio.run_coroutine_threadsafe(gateway.stop(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -132,13 +132,18 @@ def _iso(epoch: float) -> str:
 
 
 def select_route_key(expression: str, body: str | bytes) -> str | None:
-    """Evaluate ``$request.body.<path>`` against a JSON message; None means ``$default``."""
+    """Evaluate ``$request.body.<path>`` against a JSON message; None means ``$default``.
+
+    API Gateway sends a message its route selection expression cannot be evaluated against to
+    ``$default`` ("Create routes for WebSocket APIs"): not JSON, not an object on the path, a value
+    that is not a string, or JSON nested deeper than the parser goes (RecursionError).
+    """
     prefix = "$request.body."
     if not expression.startswith(prefix) or isinstance(body, bytes):
         return None
     try:
         value: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     for part in expression[len(prefix):].split("."):
         if not isinstance(value, dict) or part not in value:
