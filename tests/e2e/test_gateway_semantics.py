@@ -22,7 +22,7 @@ import websockets.sync.client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsctl.gateway.server import Gateway, GatewaySettings, select_route_key
+from wsctl.gateway.server import MAX_HEAD_BYTES, MAX_URL_CHARS, Gateway, GatewaySettings, select_route_key
 from wsctl.gateway.wiring import (
     AuthorizerSpec,
     EventSourceSpec,
@@ -345,3 +345,91 @@ def test_route_selection_through_the_gateway_is_total(world):
         asyncio.run_coroutine_threadsafe(gateway.stop(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+# --- handshakes the gateway refuses -------------------------------------------------------------
+
+def _raw_handshake(port: int, target: str, extra_headers: list[str] = ()) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Send one upgrade request byte for byte; (status line, headers, body) of the answer."""
+    lines = [f"GET {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", *extra_headers]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = raw.recv(65536)
+            assert chunk, f"connection closed without an answer after {answer!r}"
+            answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = [(name.strip(), value.strip()) for name, _, value in (h.partition(":") for h in header_lines)]
+        length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
+        while len(body) < length:
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return status, headers, body
+
+
+def test_oversized_handshakes_are_answered_414_or_431(world):
+    port = int(world.url.split(":")[2].split("/")[0])
+    long_token = "a" * 20_000  # a 20 KB token in the query string: over API Gateway's 4,096-character URL quota
+    cases = {
+        "token-20kb": ("/local?token=" + long_token, []),
+        "url-one-over": ("/local?token=" + "a" * (MAX_URL_CHARS - len("/local?token=") + 1), []),
+        "url-70kb": ("/local?token=" + "a" * 70_000, []),  # over the stream buffer's limit as well
+        "header-over-head-limit": ("/local?token=ok", [f"X-Big: {'b' * MAX_HEAD_BYTES}"]),
+        "header-line-9kb": ("/local?token=ok", [f"X-Big: {'b' * 9_000}"]),
+        "too-many-headers": ("/local?token=ok", [f"X-H{i}: v" for i in range(200)]),
+        "head-70kb": ("/local?token=ok", [f"X-H{i}: {'c' * 7_000}" for i in range(10)]),
+    }
+
+    async def scenario():
+        gateway = await world.start()
+        try:
+            answers = {name: await asyncio.to_thread(_raw_handshake, port, target, headers)
+                       for name, (target, headers) in cases.items()}
+            at_the_limit = await asyncio.to_thread(
+                _raw_handshake, port, "/local?token=unauthorized&pad=" + "a" * (MAX_URL_CHARS - 31))
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(f"{world.url}?token={long_token}", open_timeout=10):
+                    pass
+            return answers, at_the_limit, refused.value.response.status_code
+        finally:
+            await gateway.stop()
+
+    answers, at_the_limit, client_status = asyncio.run(scenario())
+    assert {name: status for name, (status, _, _) in answers.items()} == {
+        "token-20kb": "HTTP/1.1 414 URI Too Long",
+        "url-one-over": "HTTP/1.1 414 URI Too Long",
+        "url-70kb": "HTTP/1.1 414 URI Too Long",
+        "header-over-head-limit": "HTTP/1.1 431 Request Header Fields Too Large",
+        "header-line-9kb": "HTTP/1.1 431 Request Header Fields Too Large",
+        "too-many-headers": "HTTP/1.1 431 Request Header Fields Too Large",
+        "head-70kb": "HTTP/1.1 431 Request Header Fields Too Large",
+    }
+    assert all(json.loads(body) == {"message": status.split(" ", 2)[2]} for status, _, body in answers.values())
+    assert client_status == 414  # what a websockets client sees for the 20 KB token
+    # a URL of exactly 4,096 characters is within the quota: it reaches the authorizer
+    assert at_the_limit[0] == "HTTP/1.1 401 Unauthorized"
+    assert len(world.invocations("authorizer")) == 1
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ("", 401), ("?token=unauthorized", 401), ("?token=deny", 403), ("?token=ok&status=429", 429),
+    ("?token=ok&status=503", 503)])
+def test_a_refused_handshake_carries_one_content_type(world, query, status):
+    port = int(world.url.split(":")[2].split("/")[0])
+
+    async def scenario():
+        gateway = await world.start()
+        try:
+            return await asyncio.to_thread(_raw_handshake, port, "/local" + query)
+        finally:
+            await gateway.stop()
+
+    status_line, headers, body = asyncio.run(scenario())
+    assert status_line.split(" ")[1] == str(status)
+    assert [v for k, v in headers if k.lower() == "content-type"] == ["application/json"]
+    assert [v for k, v in headers if k.lower() == "content-length"] == [str(len(body))]
