@@ -3,18 +3,16 @@
 target has, or that it could not read the table, without failing.
 
 `--env local` runs against a moto server on 127.0.0.1 holding a user pool, the connection table and
-the broadcast queue (the local stack's shape); `--env dev` against in-process moto.
+the broadcast queue (the local stack's shape); `--env dev` against in-process moto (the `aws` fixture).
 """
 
 from __future__ import annotations
 
 import json
-import socket
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from tests.integration.aws import REGION, TABLE, create_connections_table, create_queue, receive_all
 from wsctl import broadcast, cli
@@ -22,12 +20,6 @@ from wsctl.local.token import issue_token
 from wsctl.targets import LOCAL_CREDENTIALS, Target
 
 BROADCAST = ("--kind", "set.created", "--title", "New set")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Local:
@@ -56,17 +48,6 @@ class Local:
 
     def sent(self) -> list[dict]:
         return [json.loads(body) for body in receive_all(self.sqs, self.queue_url)]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -128,20 +109,6 @@ def test_a_name_with_quotes_is_looked_up_by_name_only(local, capsys):
 
 # --- deployed environments: values are userIds as given; the table may be unreadable -------------
 
-@pytest.fixture
-def dev(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        dynamodb, sqs = boto3.client("dynamodb", region_name=REGION), boto3.client("sqs", region_name=REGION)
-        create_connections_table(dynamodb)
-        queue_url = create_queue(sqs)
-        outputs = {"connections_table_name": TABLE, "broadcast_queue_url": queue_url, "region": REGION}
-        yield type("Dev", (), {"dynamodb": dynamodb, "sqs": sqs, "queue_url": queue_url, "outputs": outputs})
-
-
 class DeniedTableTarget(Target):
     """A caller whose role may send to the queue but not read the connection table."""
 
@@ -155,21 +122,25 @@ class DeniedTableTarget(Target):
         return client
 
 
-def test_deployed_env_counts_the_users_connections(dev, monkeypatch, capsys):
-    target = Target(env="dev", region=REGION, outputs=dev.outputs)
+def deployed_outputs(aws) -> dict:
+    return {"connections_table_name": aws.table, "broadcast_queue_url": aws.queue_url, "region": REGION}
+
+
+def test_deployed_env_counts_the_users_connections(aws, monkeypatch, capsys):
+    target = Target(env="dev", region=REGION, outputs=deployed_outputs(aws))
     monkeypatch.setattr(broadcast, "resolve", lambda env: target)
-    dev.dynamodb.put_item(TableName=TABLE, Item={"connectionId": {"S": "c1"}, "userId": {"S": "sub-1"}})
+    aws.dynamodb.put_item(TableName=TABLE, Item={"connectionId": {"S": "c1"}, "userId": {"S": "sub-1"}})
     code, out, _ = run(capsys, "--env", "dev", "--user", "sub-1", "sub-2", *BROADCAST)
     assert code == 0 and out[1] == "open connections of the target: 1"
-    assert [json.loads(b)["target"] for b in receive_all(dev.sqs, dev.queue_url)] == [{"userIds": ["sub-1", "sub-2"]}]
+    assert [json.loads(b)["target"] for b in receive_all(aws.sqs, aws.queue_url)] == [{"userIds": ["sub-1", "sub-2"]}]
 
 
-def test_an_unreadable_table_is_reported_and_the_broadcast_still_goes_out(dev, monkeypatch, capsys):
-    target = DeniedTableTarget(env="dev", region=REGION, outputs=dev.outputs)
+def test_an_unreadable_table_is_reported_and_the_broadcast_still_goes_out(aws, monkeypatch, capsys):
+    target = DeniedTableTarget(env="dev", region=REGION, outputs=deployed_outputs(aws))
     monkeypatch.setattr(broadcast, "resolve", lambda env: target)
     code, out, err = run(capsys, "--env", "dev", "--user", "sub-1", *BROADCAST)
     assert (code, err) == (0, "")
     assert out[0].startswith("enqueued broadcast ")
     assert out[1].startswith("open connections: not counted (cannot read the connection table: ")
     assert "AccessDeniedException" in out[1]
-    assert len(receive_all(dev.sqs, dev.queue_url)) == 1
+    assert len(receive_all(aws.sqs, aws.queue_url)) == 1
