@@ -24,18 +24,19 @@ GOAL_RATIO = 1.3
 COMMON = {"ENVIRONMENT": "bench", "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Realtime/bench"}
 TABLE = {"CONNECTIONS_TABLE": "realtime-bench-connections"}
 ENDPOINT = {"CONNECTIONS_ENDPOINT": "https://abcdef1234.execute-api.us-east-1.amazonaws.com/bench"}
+LOG = {"NOTIFICATIONS_TABLE": "realtime-bench-notifications", "NOTIFICATION_RETENTION_SECONDS": "86400"}
+TOKEN_RULES = {
+    "COGNITO_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BenchPool",
+    "COGNITO_JWKS_URL": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BenchPool/.well-known/jwks.json",
+    "COGNITO_CLIENT_IDS": "benchclient0001", "COGNITO_TOKEN_USE": "id",
+    "MAX_TOKEN_AGE_SECONDS": "86400", "JWKS_CACHE_TTL_SECONDS": "3600"}
 HANDLER_ENV: dict[str, dict[str, str]] = {
-    "authorizer": {
-        "COGNITO_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BenchPool",
-        "COGNITO_JWKS_URL": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BenchPool/.well-known/jwks.json",
-        "COGNITO_CLIENT_IDS": "benchclient0001", "COGNITO_TOKEN_USE": "id",
-        "ALLOWED_ORIGINS": "https://bench.example", "ALLOW_MISSING_ORIGIN": "false",
-        "MAX_TOKEN_AGE_SECONDS": "86400", "JWKS_CACHE_TTL_SECONDS": "3600"},
+    "authorizer": {**TOKEN_RULES, "ALLOWED_ORIGINS": "https://bench.example", "ALLOW_MISSING_ORIGIN": "false"},
     "connect": {**TABLE, "GLOBAL_CONNECTION_LIMIT": "50000", "PER_USER_CONNECTION_LIMIT": "10"},
     "disconnect": dict(TABLE),
-    "default": {**TABLE, **ENDPOINT, "MAX_MESSAGE_BYTES": "131072", "MESSAGE_RATE_LIMIT_PER_MINUTE": "60",
-                "MAX_RATE_VIOLATIONS": "3"},
-    "broadcast": {**TABLE, **ENDPOINT,
+    "default": {**TABLE, **ENDPOINT, **LOG, **TOKEN_RULES, "MAX_MESSAGE_BYTES": "131072",
+                "MESSAGE_RATE_LIMIT_PER_MINUTE": "60", "MAX_RATE_VIOLATIONS": "3", "RESUME_MAX_NOTIFICATIONS": "100"},
+    "broadcast": {**TABLE, **ENDPOINT, **LOG,
                   "BROADCAST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/realtime-bench-broadcast",
                   "BROADCAST_CONCURRENCY": "128", "BROADCAST_SCAN_SEGMENTS": "16",
                   "ANNOUNCEMENT_INTERVAL_SECONDS": "60"},
