@@ -1,8 +1,9 @@
 """Benchmark 4: cold start of every handler vs ``import boto3``, same run — the import, and the first
 invocation after it in the same fresh interpreter.
 
-Import probe: a fresh interpreter (``python -X importtime -c "import handlers.<fn>"``) with
-``lambda_src`` on ``PYTHONPATH``, the environment variables the stack sets for that function
+Import probe: a fresh interpreter (``python -S -X importtime -c "import handlers.<fn>"``) with the
+``sys.path`` of a deployed function (``lambda_src``, the layer's pinned distributions, what the runtime
+provides: boto3 and its dependencies; nothing else), the environment variables the stack sets for that function
 (docs/contracts.md), a fake region and fake credentials, and no endpoint that answers: nothing at
 import may reach the network. The figure is the cumulative import time of the handler module
 (module body included: config parsing, clients, thread pool), from ``-X importtime``; the process
@@ -23,6 +24,7 @@ Median of N fresh processes per probe, all targets interleaved.
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import json
 import logging
 import os
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,8 @@ FLOOR = "floor: boto3 + client + GetItem"
 EVENT_OF = {"authorizer": "authorizer_connect", "connect": "connect", "disconnect": "disconnect",
             "default": "default_message", "broadcast": "sqs_broadcast", "sweeper": "sweeper_schedule"}
 EVENTS = REPO_ROOT / "tests" / "events"
+#: What the python3.12 runtime provides besides the layer (/var/runtime): boto3 and its dependencies.
+RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 #: Lambda gives an invocation memory / 1,769 MB of one vCPU; init runs on a full one (ADR 0017).
 MB_PER_VCPU = 1769
 
@@ -151,6 +155,37 @@ def _imports_per_call(stderr: str) -> list[float]:
     return spent
 
 
+def _pins(requirements: Path) -> list[str]:
+    names = []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(re.sub(r"\[.*\]", "", line.split("==", 1)[0]).strip())
+    return names
+
+
+def _link_distributions(folder: Path, names: Iterable[str]) -> None:
+    """Links to the installed copies of ``names`` (their packages, modules and metadata), nothing else."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        dist = importlib.metadata.distribution(name)
+        site = Path(str(dist.locate_file("")))
+        for top in {Path(str(f)).parts[0] for f in dist.files or ()} - {".."}:
+            if not (folder / top).exists():
+                (folder / top).symlink_to(site / top)
+
+
+def lambda_path(root: Path) -> str:
+    """``PYTHONPATH`` as a deployed function has it (with ``python -S``: no site-packages beyond it): the
+    code (/var/task), the layer (/opt/python: lambda_src/requirements.txt) and what the python3.12 runtime
+    provides (/var/runtime). The venv holds ~150 distributions where a function has ~20, and some imports
+    scan them all (pydantic looks for plugins through importlib.metadata); a handler importing a package
+    the layer does not ship fails here as it would in Lambda."""
+    _link_distributions(root / "layer", _pins(LAMBDA_SRC / "requirements.txt"))
+    _link_distributions(root / "runtime", RUNTIME_DISTRIBUTIONS)
+    return os.pathsep.join(str(path) for path in (LAMBDA_SRC, root / "layer", root / "runtime"))
+
+
 def memory_mb() -> dict[str, int]:
     """Each function's memory, read from stacks/aws_stack.py without importing cdktf."""
     text = (REPO_ROOT / "stacks" / "aws_stack.py").read_text()
@@ -160,7 +195,7 @@ def memory_mb() -> dict[str, int]:
 def measure(module: str, env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
     completed = subprocess.run(  # noqa: S603 - our interpreter, our probe
-        [sys.executable, "-X", "importtime", "-c", PROBE.format(module=module)], env=env, cwd=LAMBDA_SRC,
+        [sys.executable, "-S", "-X", "importtime", "-c", PROBE.format(module=module)], env=env, cwd=LAMBDA_SRC,
         capture_output=True, text=True, timeout=120, check=False)
     wall = time.perf_counter() - started
     if completed.returncode != 0:
@@ -177,7 +212,7 @@ def measure(module: str, env: dict[str, str]) -> dict[str, Any]:
 def invoke(module: str, env: dict[str, str], calls: list[dict[str, Any]]) -> dict[str, Any]:
     """The invocation probe: import ``module``, then call its handler with each event in turn."""
     completed = subprocess.run(  # noqa: S603 - our interpreter, our probe
-        [sys.executable, "-X", "importtime", "-c", INVOKE_PROBE], env=env, cwd=LAMBDA_SRC,
+        [sys.executable, "-S", "-X", "importtime", "-c", INVOKE_PROBE], env=env, cwd=LAMBDA_SRC,
         input=json.dumps({"module": module, "calls": calls}), capture_output=True, text=True, timeout=120,
         check=False)
     reports = [line for line in completed.stdout.splitlines() if line.startswith("bench-report ")]
@@ -194,11 +229,12 @@ def _event(name: str) -> dict[str, Any]:
     return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
 
 
-class Stubs:
-    """What the invocation probe talks to, all on 127.0.0.1: moto server (the connection and notification
-    tables, the broadcast queue), the @connections endpoint (no injected latency) and a JWKS document."""
+class ProbeWorld:
+    """What the probes run in — a deployed function's ``sys.path`` (:func:`lambda_path`) — and what the
+    invocation probe talks to, all on 127.0.0.1: moto server (the connection and notification tables, the
+    broadcast queue), the @connections endpoint (no injected latency) and a JWKS document."""
 
-    def __enter__(self) -> Stubs:
+    def __enter__(self) -> ProbeWorld:
         use_lambda_src()
         sys.path.insert(0, str(REPO_ROOT))
         import boto3
@@ -210,6 +246,9 @@ class Stubs:
         from tests.integration.aws import create_connections_table, create_notifications_table, create_queue
 
         self._closers: list[Callable[[], None]] = []
+        self.folder = tempfile.mkdtemp(prefix="realtime-bench-coldstart-")
+        self._closers.append(lambda: shutil.rmtree(self.folder, ignore_errors=True))
+        self.python_path = lambda_path(Path(self.folder))
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
@@ -229,17 +268,16 @@ class Stubs:
         jwks = _JwksServer({"keys": [public_jwk]}).__enter__()
         self._closers.append(jwks.__exit__)
         self.jwks_url = jwks.url
-        self.floor_dir = tempfile.mkdtemp(prefix="realtime-bench-floor-")
-        (Path(self.floor_dir) / "bench_floor.py").write_text(FLOOR_MODULE)
+        (Path(self.folder) / "floor").mkdir()
+        (Path(self.folder) / "floor" / "bench_floor.py").write_text(FLOOR_MODULE)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for close in reversed(self._closers):
             close()
-        shutil.rmtree(self.floor_dir, ignore_errors=True)
 
     def env(self, fn: str) -> dict[str, str]:
-        """The handler's variables, pointed at the stubs."""
+        """The handler's variables, pointed at the world."""
         from bench.authorizer import CLIENT_ID, ISSUER
 
         live = {"CONNECTIONS_ENDPOINT": self.endpoint.url("bench"), "BROADCAST_QUEUE_URL": self.queue_url,
@@ -248,7 +286,7 @@ class Stubs:
                 "ANNOUNCEMENT_INTERVAL_SECONDS": "0"}
         if fn == FLOOR:
             return {**TABLE, "AWS_ENDPOINT_URL": self.aws_url,
-                    "PYTHONPATH": f"{LAMBDA_SRC}{os.pathsep}{self.floor_dir}"}
+                    "PYTHONPATH": f"{self.python_path}{os.pathsep}{Path(self.folder) / 'floor'}"}
         return {**{k: live.get(k, v) for k, v in HANDLER_ENV[fn].items()}, "AWS_ENDPOINT_URL": self.aws_url}
 
     def plant(self, connection: dict[str, Any]) -> None:
@@ -343,21 +381,21 @@ def _broadcast_bodies(event: dict[str, Any], users: list[str], request_id: str) 
 def run(quick: bool = False, repeats: int | None = None, handlers: tuple[str, ...] = HANDLERS) -> dict[str, Any]:
     started_at = time.monotonic()
     repeats = repeats or (2 if quick else 9)
-    base_env = clean_env({"PYTHONPATH": str(LAMBDA_SRC), "PYTHONDONTWRITEBYTECODE": "",
-                          # Any call would go here and fail fast: nothing at import may use the network.
-                          "AWS_ENDPOINT_URL": "http://127.0.0.1:9", **COMMON})
     targets = {"boto3": ("boto3", {}), "python (no import)": ("sys", {})}
     targets.update({fn: (f"handlers.{fn}", HANDLER_ENV[fn]) for fn in handlers})
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     invoked = {**{fn: f"handlers.{fn}" for fn in handlers}, FLOOR: "bench_floor"}
     calls: dict[str, list[dict[str, Any]]] = {name: [] for name in invoked}
-    with Stubs() as stubs:
+    with ProbeWorld() as world:
+        base_env = clean_env({"PYTHONPATH": world.python_path, "PYTHONDONTWRITEBYTECODE": "",
+                              # Any call would go here and fail fast: nothing at import may use the network.
+                              "AWS_ENDPOINT_URL": "http://127.0.0.1:9", **COMMON})
 
         def first_invocations(name: str, tag: str) -> dict[str, Any]:
-            steps, check = stubs.scenario(name, tag)
-            posts = stubs.endpoint.stats()["posts"]
-            probe = invoke(invoked[name], {**base_env, **stubs.env(name)}, steps)
-            problems = check([c["answer"] for c in probe["calls"]], stubs.endpoint.stats()["posts"] - posts)
+            steps, check = world.scenario(name, tag)
+            posts = world.endpoint.stats()["posts"]
+            probe = invoke(invoked[name], {**base_env, **world.env(name)}, steps)
+            problems = check([c["answer"] for c in probe["calls"]], world.endpoint.stats()["posts"] - posts)
             if problems:
                 raise RuntimeError(f"the invocation probe of {name} did not do its work: {problems}")
             return probe
@@ -431,9 +469,12 @@ def run(quick: bool = False, repeats: int | None = None, handlers: tuple[str, ..
           *[f"{summary[fn]['parts_ms'][p]:.0f}" if p in summary[fn]["parts_ms"] else "—" for p in PARTS],
           summary[fn]["modules"]] for fn in handlers])
     details = "\n".join([
-        f"- Fresh interpreter per sample, `{sys.executable.replace(str(REPO_ROOT) + '/', '')} -X importtime -c "
+        f"- Fresh interpreter per sample, `{sys.executable.replace(str(REPO_ROOT) + '/', '')} -S -X importtime -c "
         "'import handlers.<fn>'` in `lambda_src/`, median of "
         f"{repeats} interleaved samples after one warm-up round (bytecode cached, as in a deployed package).",
+        "- `sys.path` as a deployed function has it, nothing more (`-S`: no site-packages): `lambda_src/` "
+        "(/var/task), links to the layer's pins of `lambda_src/requirements.txt` (/opt/python) and to what the "
+        f"python3.12 runtime provides (/var/runtime: {', '.join(RUNTIME_DISTRIBUTIONS)}), all from this venv.",
         "- Figure = cumulative `-X importtime` of the handler module: its imports **and** its module body "
         "(config from env, boto3 clients, thread pool) — the whole init phase Lambda bills before the first event.",
         f"- Baseline `import boto3`: {boto3_ms:.0f} ms cumulative ({summary['boto3']['cpu_ms']:.0f} ms of CPU), "
