@@ -536,16 +536,22 @@ def _what_would_close_it(missed: dict[str, float], summary: dict[str, Any], boto
         over = (ratio - GOAL_RATIO) * boto3_ms
         memory = sizes.get(fn, 256)
         lines.append(f"- {fn}: {over:.0f} ms over the goal; moved, ≈ {over * MB_PER_VCPU / memory:,.0f} ms more in "
-                     f"its first invocation at {memory} MB.")
+                     f"its first invocation at {memory} MB"
+                     + (" (no request waits on a sweep: billed time only)." if fn == "sweeper" else "."))
+    clients_only = [fn for fn in missed if "realtime.messages" not in summary[fn]["parts_ms"]]
     messages = [f"{fn} {summary[fn]['parts_ms']['realtime.messages']:.0f} ms" for fn in missed
-                if "realtime.messages" in summary[fn]["parts_ms"]]
-    lines += ["", "Removing it instead: connect and disconnect are at the floor of a function that calls DynamoDB "
-              "(boto3 and one client: the floor row of the table above); what is left is creating the client "
-              "(botocore's session set-up, its 1 MB endpoints.json, the service model), and a trimmed "
-              "endpoints.json would have to follow the runtime's botocore. "
-              + (f"`realtime.messages` (pydantic's import, the model classes and their validators) is "
-                 f"{', '.join(messages)}: validating frames without pydantic would be a second implementation "
-                 "of the contract that schemas/messages.v1.json is generated from." if messages else "")]
+                if fn not in clients_only]
+    removing = []
+    if clients_only:
+        removing.append(f"{' and '.join(clients_only)}: what is left beyond `import boto3` is creating the clients "
+                        "(botocore's session set-up, its 1 MB endpoints.json, each service model; the floor row of "
+                        "the table above is boto3 with one client), and a trimmed endpoints.json would have to "
+                        "follow the runtime's botocore.")
+    if messages:
+        removing.append(f"`realtime.messages` (pydantic's import, the model classes and their validators) is "
+                        f"{', '.join(messages)}: validating frames without pydantic would be a second implementation "
+                        "of the contract that schemas/messages.v1.json is generated from.")
+    lines += ["", "Removing it instead: " + " ".join(removing)]
     return "\n".join(lines)
 
 

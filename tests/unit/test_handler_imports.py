@@ -26,7 +26,8 @@ ENV = {
     "COGNITO_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool",
     "COGNITO_JWKS_URL": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool/.well-known/jwks.json",
     "COGNITO_CLIENT_IDS": "a", "COGNITO_TOKEN_USE": "id", "MAX_TOKEN_AGE_SECONDS": "86400",
-    "JWKS_CACHE_TTL_SECONDS": "3600", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
+    "JWKS_CACHE_TTL_SECONDS": "3600", "ALLOWED_ORIGINS": "https://dev.brickhub.example", "ALLOW_MISSING_ORIGIN": "false",
+    "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     # Nothing listens: an init that called AWS would fail here.
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
@@ -43,27 +44,40 @@ NOT_AT_INIT = {
 }
 
 PROBE = """
-import json, sys
+import gc, json, sys
 import {module}
-print(json.dumps(sorted({{name.split('.')[0] for name in sys.modules}})))
+print(json.dumps({{"modules": sorted({{name.split('.')[0] for name in sys.modules}}), "gc_enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count()}}))
 """
 
 
-def loaded_at_init(module: str) -> set[str]:
+def after_init(module: str) -> dict:
     env = {**os.environ, **ENV, "PYTHONPATH": str(LAMBDA_SRC)}
     result = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], env=env, capture_output=True,
                             text=True, timeout=60, cwd=LAMBDA_SRC, check=False)
     assert result.returncode == 0, result.stderr
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("fn", sorted(NOT_AT_INIT))
 def test_handler_init_leaves_what_it_does_not_need_every_time(fn):
-    loaded = loaded_at_init(f"handlers.{fn}")
+    loaded = set(after_init(f"handlers.{fn}")["modules"])
 
     assert "botocore" in loaded  # the probe sees what the handler does load
     assert loaded & NOT_AT_INIT[fn] == set()
 
 
 def test_the_probe_would_see_pydantic_if_the_sweeper_loaded_it():
-    assert "pydantic" in loaded_at_init("handlers.sweeper, realtime.messages")
+    assert "pydantic" in after_init("handlers.sweeper, realtime.messages")["modules"]
+
+
+@pytest.mark.parametrize("fn", [*sorted(NOT_AT_INIT), "authorizer"])
+def test_garbage_collection_runs_after_init_with_what_init_built_frozen(fn):
+    state = after_init(f"handlers.{fn}")
+
+    assert state["gc_enabled"]
+    assert state["frozen"] > 10_000  # botocore or jose, the config, the services
+
+
+def test_the_collector_stays_paused_until_a_handler_module_completes_its_init():
+    assert after_init("handlers")["gc_enabled"] is False
