@@ -47,11 +47,12 @@ clients: setup
 test-clients: clients
 	npm test --silent -w realtime-client -w realtime-publisher
 
-# The browser tests drive Debian's Chromium (no browser download works here; ../shared/TOOLCHAIN.md).
+# The browser tests drive Debian's Chromium (no browser download works here; ../shared/TOOLCHAIN.md)
+# and cut sockets with ss (iproute2) to simulate a network loss.
 browser:
-	@command -v chromium >/dev/null || { \
-	  [ "$$(id -u)" = 0 ] || { echo "Chromium is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium && command -v ss; } >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "Chromium or ss is missing: run 'apt-get install -y chromium iproute2' as root" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium iproute2 >/dev/null; }
 
 build: setup
 	$(PY) -m stacks.packaging
@@ -90,7 +91,7 @@ plan: synth
 deploy: synth
 	node_modules/.bin/cdktf deploy realtime-$(ENV) realtime-vercel-$(ENV) --skip-provider-lock
 
-bench: setup
+bench: clients
 	$(PY) -m bench.run
 
 clean:

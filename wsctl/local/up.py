@@ -174,6 +174,14 @@ def write_env_file(outputs: dict[str, Any]) -> None:
     os.replace(temporary, paths.ENV_FILE)
 
 
+def local_dashboard(port: int, outputs: dict[str, Any]) -> Any:
+    from wsctl.local.dashboard import Dashboard
+    from wsctl.targets import Target
+
+    target = Target(env="local", region=outputs["region"], outputs=outputs, aws_endpoint=outputs["aws_endpoint"])
+    return Dashboard(port, target, outputs["websocket_url"])
+
+
 def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], str]:
     """Emulator + deployed stack: (emulator, outputs, how) with how ``warm`` (snapshot, nothing
     changed), ``incremental`` (snapshot + apply of the changes) or ``cold`` (empty emulator)."""
@@ -257,12 +265,18 @@ def up(args: Any) -> int:
     phases = stack.Phases()
     emulator = None
     try:
+        from wsctl.local.dashboard import choose_dashboard_port, require_built
+
+        require_built()  # before minutes of terraform, not after
+        dashboard_port = choose_dashboard_port(getattr(args, "dashboard_port", None))
         emulator, outputs, how = prepare(args, phases)
         stack.write_json(paths.OUTPUTS_FILE, outputs)
         endpoints = endpoints_document(outputs)
+        dashboard = local_dashboard(dashboard_port, outputs)
+        endpoints["dashboard_url"] = dashboard.url
         stack.write_json(paths.ENDPOINTS_FILE, endpoints)
         write_env_file(outputs)
-        return asyncio.run(_serve(outputs, endpoints, phases, how))
+        return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -272,7 +286,8 @@ def up(args: Any) -> int:
             path.unlink(missing_ok=True)
 
 
-async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str) -> int:
+async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str,
+                 dashboard: Any) -> int:
     import boto3
 
     from wsctl.gateway.server import Gateway, GatewaySettings
@@ -301,6 +316,11 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
         await gateway.stop()
         raise WsctlError(f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     phases.mark("gateway")
+    try:
+        dashboard.start()
+    except WsctlError:
+        await gateway.stop()
+        raise
     stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port,
                                       "aws_port": urlsplit(aws_endpoint).port})
     log.info("%s start in %.1f s (%s)", how, phases.total,
@@ -308,6 +328,7 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
     print("READY " + json.dumps(endpoints), flush=True)
     await stop.wait()
     log.info("stopping")
+    dashboard.stop()
     await gateway.stop()
     return 0
 

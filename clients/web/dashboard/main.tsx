@@ -60,7 +60,10 @@ function SignInForm({ onSignedIn }: { onSignedIn: (issued: IssuedToken) => void 
 function ConnectionLog() {
   const { log } = useRealtime();
   const end = useRef<HTMLLIElement>(null);
-  useEffect(() => end.current?.scrollIntoView({ block: "nearest" }), [log]);
+  useEffect(() => {
+    // Not returned: Chromium's scrollIntoView() now returns a promise, which React would take for a clean-up.
+    void end.current?.scrollIntoView({ block: "nearest" });
+  }, [log]);
   return (
     <section aria-labelledby="log-heading">
       <h2 id="log-heading">Connection log</h2>

@@ -1,4 +1,4 @@
-// `make clients` (npm run build -w realtime-client): the library entries (ESM, dependencies external,
+// `make clients` (npm run build -w realtime-client; DASHBOARD_DEBUG=1 for a readable React dev build): the library entries (ESM, dependencies external,
 // shared code in chunks), their type declarations, and the demo dashboard `wsctl local up` serves.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
@@ -34,12 +34,12 @@ await build({
   absWorkingDir: root,
   outdir: dashboard,
   bundle: true,
-  minify: true,
+  minify: process.env.DASHBOARD_DEBUG !== "1",
   format: "esm",
   platform: "browser",
   target: "es2022",
   jsx: "automatic",
-  define: { "process.env.NODE_ENV": '"production"' },
+  define: { "process.env.NODE_ENV": process.env.DASHBOARD_DEBUG === "1" ? '"development"' : '"production"' },
   sourcemap: true,
   logLevel: "warning",
 });

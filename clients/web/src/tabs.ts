@@ -47,14 +47,18 @@ export function browserTabs(scope: string): TabTransport | null {
     },
     requestLeadership(onLeader) {
       const abort = new AbortController();
+      let released = false;
       let release: () => void = () => undefined;
       locks
         .request(`${LOCK_NAME}:${scope}`, { signal: abort.signal }, () => {
+          // Granted after the tab gave up (React StrictMode unmounts at once): hand the lock on.
+          if (released) return undefined;
           onLeader();
           return new Promise<void>((resolve) => (release = resolve));
         })
         .catch(() => undefined); // aborted while waiting
       return () => {
+        released = true;
         abort.abort();
         release();
       };

@@ -11,14 +11,12 @@ export const STATUS_TEXT: Record<ConnectionState, string> = {
   disconnected: "Disconnected",
 };
 
-// A shape per state next to the text, so colour is never the only signal.
-const STATUS_ICON: Record<ConnectionState, string> = { connecting: "◌", connected: "●", reconnecting: "◐", disconnected: "○" };
-
 export function ConnectionStatusIndicator({ className = "" }: { className?: string }) {
   const { state } = useRealtime();
   return (
     <div role="status" className={`rt-status rt-status--${state} ${className}`.trim()} data-state={state}>
-      <span className="rt-status__icon" aria-hidden="true">{STATUS_ICON[state]}</span>
+      {/* A shape per state (drawn by the stylesheet) next to the words: colour is never the only signal. */}
+      <span className="rt-status__icon" aria-hidden="true" />
       <span className="rt-status__text">{STATUS_TEXT[state]}</span>
     </div>
   );
