@@ -121,6 +121,17 @@ class BroadcastConfig:
 
 
 @dataclass(frozen=True)
+class NotificationsConfig:
+    """The notification log that lets a reconnecting client resume (ADR 0016)."""
+
+    #: How long a notification can be replayed (the log table's TTL); a resume from an older cursor
+    #: answers ``recovered: false``.
+    retention_hours: int
+    #: Most notifications one ``resume`` replays; a longer gap answers ``recovered: false``.
+    replay_limit: int
+
+
+@dataclass(frozen=True)
 class LogsConfig:
     #: CloudWatch Logs retention for every log group of the stack.
     retention_days: int
@@ -146,6 +157,8 @@ class AlarmsConfig:
     api_errors_per_5min: int
     #: Failed @connections deliveries (other than Gone) in 5 minutes.
     delivery_failures_per_5min: int
+    #: Resumes answered ``recovered: false`` in 5 minutes (clients falling back to a full refetch).
+    resumes_not_recovered_per_5min: int
     #: E-mail subscribed to the alarm topic.
     notification_email: str
 
@@ -190,6 +203,7 @@ class EnvConfig:
     connections: ConnectionsConfig
     messages: MessagesConfig
     broadcast: BroadcastConfig
+    notifications: NotificationsConfig
     logs: LogsConfig
     throttling: ThrottlingConfig
     alarms: AlarmsConfig
@@ -368,6 +382,11 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
                                 announcement_interval_seconds=bc_r.integer("announcement_interval_seconds", 0))
     bc_r.done()
 
+    ntf_r = root.table("notifications")
+    notifications = NotificationsConfig(retention_hours=ntf_r.integer("retention_hours", 1, 24 * 30),
+                                        replay_limit=ntf_r.integer("replay_limit", 1, 1000))
+    ntf_r.done()
+
     logs_r = root.table("logs")
     logs = LogsConfig(retention_days=logs_r.value(
         "retention_days", "a CloudWatch retention (one of " + ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS)) + ")",
@@ -384,6 +403,7 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
         authorizer_denials_per_5min=al_r.integer("authorizer_denials_per_5min", 1),
         api_errors_per_5min=al_r.integer("api_errors_per_5min", 1),
         delivery_failures_per_5min=al_r.integer("delivery_failures_per_5min", 1),
+        resumes_not_recovered_per_5min=al_r.integer("resumes_not_recovered_per_5min", 1),
         notification_email=al_r.string("notification_email", "an e-mail address", EMAIL_RE))
     al_r.done()
 
@@ -418,7 +438,7 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
 
     return EnvConfig(name=name, region=region, account_id=account_id, state=state, cognito=cognito,
                      origins=origins, connections=connections, messages=messages, broadcast=broadcast,
-                     logs=logs, throttling=throttling, alarms=alarms, vercel=vercel, emulator=emulator,
+                     notifications=notifications, logs=logs, throttling=throttling, alarms=alarms, vercel=vercel, emulator=emulator,
                      source=source)
 
 

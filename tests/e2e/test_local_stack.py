@@ -204,7 +204,11 @@ def test_a_vanished_client_becomes_a_gone_row_that_the_next_broadcast_removes(lo
     with pytest.raises(botocore.exceptions.ClientError) as gone:
         local_stack.management_api().get_connection(ConnectionId=rows[0])
     assert gone.value.response["Error"]["Code"] == "GoneException"
-    # WHEN the next broadcast addresses that user THEN the broadcast removes the row
+    # WHEN, once it is older than a connection still inside $connect could be (ADR 0016), the next
+    # broadcast addresses that user THEN the broadcast removes the row
+    local_stack.client("dynamodb").update_item(
+        TableName=local_stack.outputs["connections_table_name"], Key={"connectionId": {"S": rows[0]}},
+        UpdateExpression="SET connectedAt = :t", ExpressionAttributeValues={":t": {"N": str(int(time.time()) - 60)}})
     enqueue_broadcast(local_stack, {"userIds": [user_id]})
     assert wait_until(lambda: connection_ids(local_stack, user_id) == [], timeout=5)
 

@@ -16,7 +16,14 @@ import pytest
 from moto import mock_aws
 from realtime.adapters.memory import RecordingNotifier
 
-from tests.integration.aws import REGION, TABLE, create_connections_table, create_queue
+from tests.integration.aws import (
+    NOTIFICATIONS_TABLE,
+    REGION,
+    TABLE,
+    create_connections_table,
+    create_notifications_table,
+    create_queue,
+)
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -26,6 +33,12 @@ LAMBDA_ENV = {
     "GLOBAL_CONNECTION_LIMIT": "5", "PER_USER_CONNECTION_LIMIT": "3",
     "MAX_MESSAGE_BYTES": "4096", "MESSAGE_RATE_LIMIT_PER_MINUTE": "30", "MAX_RATE_VIOLATIONS": "3",
     "BROADCAST_CONCURRENCY": "8", "BROADCAST_SCAN_SEGMENTS": "2", "ANNOUNCEMENT_INTERVAL_SECONDS": "60",
+    "NOTIFICATIONS_TABLE": NOTIFICATIONS_TABLE, "NOTIFICATION_RETENTION_SECONDS": "86400",
+    "RESUME_MAX_NOTIFICATIONS": "100",
+    "COGNITO_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool",
+    "COGNITO_JWKS_URL": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool/.well-known/jwks.json",
+    "COGNITO_CLIENT_IDS": "test-client", "COGNITO_TOKEN_USE": "id", "MAX_TOKEN_AGE_SECONDS": "86400",
+    "JWKS_CACHE_TTL_SECONDS": "3600",
     "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 }
 
@@ -61,9 +74,11 @@ def aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         create_connections_table(dynamodb)
+        create_notifications_table(dynamodb)
         queue_url = create_queue(sqs)
         monkeypatch.setenv("BROADCAST_QUEUE_URL", queue_url)
-        yield type("Aws", (), {"dynamodb": dynamodb, "sqs": sqs, "table": TABLE, "queue_url": queue_url})
+        yield type("Aws", (), {"dynamodb": dynamodb, "sqs": sqs, "table": TABLE, "queue_url": queue_url,
+                               "notifications_table": NOTIFICATIONS_TABLE})
 
 
 @pytest.fixture
