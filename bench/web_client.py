@@ -77,7 +77,7 @@ class _RawListener:
 def _latencies(ready: dict[str, Any], local_dir: Path, count: int) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.e2e.web.conftest import alert_seen_at, watch_alerts
+    from tests.e2e.web.conftest import alert_seen_at, publisher_env, watch_alerts
     from wsctl.local.token import issue_token
     from wsctl.targets import Target
 
@@ -85,11 +85,7 @@ def _latencies(ready: dict[str, Any], local_dir: Path, count: int) -> dict[str, 
     target = Target(env="local", region=ready["region"], outputs=outputs, aws_endpoint=ready["aws_endpoint"])
     user = "bench-web"
     issued = issue_token(user, target)
-    env = {"PATH": str(REPO_ROOT / "node_modules" / ".bin") + ":/usr/local/bin:/usr/bin:/bin"}
-    for line in (local_dir / ".env.local").read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            env[key] = value
+    env = publisher_env(local_dir, str(REPO_ROOT / "node_modules" / ".bin") + ":/usr/local/bin:/usr/bin:/bin")
     publisher = subprocess.Popen([shutil.which("node") or "node", "--input-type=module", "-e", PUBLISHER_LOOP],
                                  cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     raw = _RawListener(ready["ws_url"], issued.token)

@@ -23,10 +23,8 @@ function tab(browser: FakeBrowser, clock: FakeClock) {
 const toasts = (...tabs: Array<{ notifications: Array<RealtimeEvents["notification"]> }>) =>
   tabs.flatMap((t) => t.notifications.filter((n) => n.toast).map((n) => n.notification.id));
 
-beforeEach(() => FakeSocket.reset());
-
-test("two tabs share one connection: every tab gets each notification once, one tab shows the toast", async () => {
-  // GIVEN two tabs of one browser, the second one in front
+/** Two started tabs of one browser; the first one leads and its socket is open. */
+async function twoConnectedTabs() {
   const clock = new FakeClock();
   const browser = new FakeBrowser();
   const first = tab(browser, clock);
@@ -38,6 +36,14 @@ test("two tabs share one connection: every tab gets each notification once, one 
   assert.equal(first.client.leader, true);
   FakeSocket.last().open();
   await settle();
+  return { first, second };
+}
+
+beforeEach(() => FakeSocket.reset());
+
+test("two tabs share one connection: every tab gets each notification once, one tab shows the toast", async () => {
+  // GIVEN two tabs of one browser, the second one in front
+  const { first, second } = await twoConnectedTabs();
   assert.equal(second.client.state, "connected", "the follower mirrors the leader's state");
   (second.transport as FakeTab).focus();
   await settle();
@@ -60,14 +66,7 @@ test("two tabs share one connection: every tab gets each notification once, one 
 });
 
 test("when the leader closes, the next tab connects and resumes from the cursor it was relayed", async () => {
-  const clock = new FakeClock();
-  const browser = new FakeBrowser();
-  const first = tab(browser, clock);
-  const second = tab(browser, clock);
-  first.client.start();
-  second.client.start();
-  await settle();
-  FakeSocket.last().open();
+  const { first, second } = await twoConnectedTabs();
   FakeSocket.last().receive(notification("n1", "c0001"));
   FakeSocket.last().receive(notification("n2", "c0002"));
   await settle();

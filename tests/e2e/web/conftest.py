@@ -84,15 +84,20 @@ def kill_gateway_sockets(port: int) -> None:
                    capture_output=True, timeout=10)
 
 
-def notify_with_publisher(stack: Any, title: str, user_id: str) -> int:
-    """Runs the real realtime-publisher (AWS SDK for JS) with the stack's .env.local; returns the epoch ms
-    just before notify() was called."""
-    env_file = stack.local_dir / ".env.local"
-    env = {"PATH": stack.env["PATH"]}
-    for line in env_file.read_text().splitlines():
+def publisher_env(local_dir: Path, path: str) -> dict[str, str]:
+    """What a Vercel function's environment holds locally: the `.env.local` that `wsctl local up` wrote."""
+    env = {"PATH": path}
+    for line in (local_dir / ".env.local").read_text().splitlines():
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
             env[key] = value
+    return env
+
+
+def notify_with_publisher(stack: Any, title: str, user_id: str) -> int:
+    """Runs the real realtime-publisher (AWS SDK for JS) with the stack's .env.local; returns the epoch ms
+    just before notify() was called."""
+    env = publisher_env(stack.local_dir, stack.env["PATH"])
     script = ("import { notify } from 'realtime-publisher';"
               "const request = JSON.parse(process.argv[1]);"
               "const calledAt = Date.now();"
