@@ -34,6 +34,7 @@ export class RealtimeClient {
   private cursor: string | null = null;
   private toastTab: string | null = null;
   private started = false;
+  private finished = false;
   private mirroredState: ConnectionState = "disconnected";
 
   constructor(private readonly options: RealtimeClientOptions) {
@@ -62,8 +63,10 @@ export class RealtimeClient {
     return this.events.on(event, listener);
   }
 
+  /** Connects (or joins this browser's connection). A stopped client stays stopped: create a new one. */
   start(): void {
     if (this.started) return;
+    if (this.finished) throw new Error("this RealtimeClient was stopped: create a new one");
     this.started = true;
     if (this.transport === null) {
       this.lead();
@@ -81,6 +84,7 @@ export class RealtimeClient {
   stop(): void {
     if (!this.started) return;
     this.started = false;
+    this.finished = true;
     this.connection?.stop();
     this.connection = null;
     this.transport?.post({ kind: "bye", tab: this.tabId });

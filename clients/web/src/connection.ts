@@ -156,6 +156,7 @@ export class Connection {
   private onOpen(socket: WebSocketLike): void {
     if (socket !== this.socket) return;
     this.opened = true;
+    this.quietUntil = 0; // the server's rate limit is per connection: a new one starts clean
     this.handshakeFailures = 0;
     this.retriedWithFreshToken = false;
     this.internalErrors = 0;
@@ -376,6 +377,11 @@ export class Connection {
   }
 
   private async refresh(): Promise<void> {
+    const quiet = this.quietUntil - this.options.clock.now();
+    if (quiet > 0) {
+      this.setTimer("refresh", quiet, () => void this.refresh()); // after RATE_LIMITED's quiet minute
+      return;
+    }
     const before = this.token === null ? null : tokenTimes(this.token);
     let token: string;
     try {

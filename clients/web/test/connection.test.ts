@@ -145,6 +145,30 @@ test("RATE_LIMITED then 1000: backoff from 30 s, and only the heartbeat is sent 
   assert.equal(h.of("reconnect-scheduled").at(-1)!.delayMs, 15_000);
 });
 
+test("after RATE_LIMITED the refresh waits for the quiet minute; a new connection starts clean and resumes", async () => {
+  const h = harness({ random: 0, lifetimeSeconds: 60 });
+  const socket = await connected(h);
+  socket.answerPings = true;
+  socket.receive(notification("n1", "c1"));
+  socket.receive({ type: "error", version: "1.0", data: { code: "RATE_LIMITED", message: "slow down", timestamp: "t", requestId: "r" } });
+  await h.clock.advance(59_999);
+  assert.equal(socket.sentOfType("refresh").length, 0);
+  await h.clock.advance(1);
+  assert.equal(socket.sentOfType("refresh").length, 1, "sent once the quiet minute is over");
+  socket.receive({ type: "error", version: "1.0", data: { code: "RATE_LIMITED", message: "again", timestamp: "t", requestId: "r2" } });
+  socket.drop(1000);
+  await h.clock.advance(h.of("reconnect-scheduled").at(-1)!.delayMs);
+  FakeSocket.last().open();
+  assert.deepEqual(FakeSocket.last().sentOfType("resume")[0]!.data, { after: "c1" });
+});
+
+test("a stopped client cannot be started again", async () => {
+  const h = harness();
+  h.client.start();
+  h.client.stop();
+  assert.throws(() => h.client.start(), /create a new one/);
+});
+
 test("1001 going away: reconnect at once; 1011 and 1009: backoff", async () => {
   const h = harness({ random: 1 });
   let socket = await connected(h);
