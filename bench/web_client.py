@@ -25,12 +25,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from bench.common import REPO_ROOT, fmt, median, percentile, result, row, table
 
 GOAL_TOAST_P99_MS = 2000.0
-CHROMIUM = "/usr/bin/chromium"
 PUBLISHER_LOOP = """
 import { createInterface } from 'node:readline';
 import { notify } from 'realtime-publisher';
@@ -52,8 +50,8 @@ def bundle_sizes() -> dict[str, dict[str, int]]:
 class _RawListener:
     """The baseline: a bare WebSocket client of the same user, timing each notification by its id."""
 
-    def __init__(self, url: str, token: str):
-        self.url, self.token = url, token
+    def __init__(self, url: str, token: str, origin: str):
+        self.url, self.token, self.origin = url, token, origin
         self.arrivals: dict[str, float] = {}
         self.ready = threading.Event()
         self.stop = threading.Event()
@@ -62,7 +60,7 @@ class _RawListener:
     async def _run(self) -> None:
         import websockets
 
-        async with websockets.connect(f"{self.url}?token={self.token}", origin="http://localhost:5173",
+        async with websockets.connect(f"{self.url}?token={self.token}", origin=self.origin,
                                       ping_interval=None) as ws:
             self.ready.set()
             while not self.stop.is_set():
@@ -77,7 +75,13 @@ class _RawListener:
 def _latencies(ready: dict[str, Any], local_dir: Path, count: int) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.e2e.web.conftest import alert_seen_at, publisher_env, watch_alerts
+    from tests.e2e.web.conftest import (
+        PAGE_ORIGIN,
+        alert_seen_at,
+        launch_chromium,
+        publisher_env,
+        watch_alerts,
+    )
     from wsctl.local.token import issue_token
     from wsctl.targets import Target
 
@@ -88,18 +92,16 @@ def _latencies(ready: dict[str, Any], local_dir: Path, count: int) -> dict[str, 
     env = publisher_env(local_dir, str(REPO_ROOT / "node_modules" / ".bin") + ":/usr/local/bin:/usr/bin:/bin")
     publisher = subprocess.Popen([shutil.which("node") or "node", "--input-type=module", "-e", PUBLISHER_LOOP],
                                  cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    raw = _RawListener(ready["ws_url"], issued.token)
+    raw = _RawListener(ready["ws_url"], issued.token, PAGE_ORIGIN)
     raw.thread.start()
     toast_ms: list[float] = []
     raw_ms: list[float] = []
     try:
         assert raw.ready.wait(30), "the baseline client did not connect"
-        port = urlsplit(ready["dashboard_url"]).port
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", f"--host-resolver-rules=MAP localhost:5173 127.0.0.1:{port}"])
+            browser = launch_chromium(playwright, ready["dashboard_url"])
             page = browser.new_page()
-            page.goto("http://localhost:5173/")
+            page.goto(f"{PAGE_ORIGIN}/")
             page.get_by_label("User").fill(user)
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_role("status")).to_have_text("Connected", timeout=30_000)

@@ -35,12 +35,17 @@ def browser(local_stack):
 
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make browser` installs Debian's (make test does)")
-    port = urlsplit(local_stack.endpoints["dashboard_url"]).port
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", f"--host-resolver-rules=MAP localhost:{urlsplit(PAGE_ORIGIN).port} 127.0.0.1:{port}"])
+        instance = launch_chromium(playwright, local_stack.endpoints["dashboard_url"])
         yield instance
         instance.close()
+
+
+def launch_chromium(playwright: Any, dashboard_url: str) -> Any:
+    """Debian's Chromium, with ``localhost:5173`` resolving to wherever the dashboard really listens."""
+    port = urlsplit(dashboard_url).port
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", f"--host-resolver-rules=MAP localhost:{urlsplit(PAGE_ORIGIN).port} 127.0.0.1:{port}"])
 
 
 class Dashboard:
