@@ -159,7 +159,7 @@ class RealtimeAwsStack(TerraformStack):
         if cfg.vercel is not None:
             vercel_role = VercelOidcRole(self, "vercel-oidc", VercelOidcRoleProps(
                 role_name=cfg.resource_name("vercel-broadcast"), team_slug=cfg.vercel.team_slug,
-                project=cfg.vercel.project_name, targets=cfg.vercel.targets))
+                subjects=cfg.vercel.subjects))
             queue.grant_send(vercel_role.role)
 
         monitoring = Monitoring(self, "monitoring", MonitoringProps(

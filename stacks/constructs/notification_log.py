@@ -9,18 +9,15 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
     DynamodbTableAttribute,
-    DynamodbTablePointInTimeRecovery,
-    DynamodbTableServerSideEncryption,
-    DynamodbTableTtl,
 )
 from constructs import Construct
 
 from stacks.constructs.iam import LeastPrivilegeRole
 from stacks.constructs.kms_key import CustomerManagedKey
+from stacks.constructs.table_hardening import hardened_table
 
 PARTITION_KEY = "userId"
 SORT_KEY = "cursor"
-TTL_ATTRIBUTE = "expiresAt"
 # The broadcast function stores entries (BatchWriteItem) and records finished scan segments on a global
 # entry (UpdateItem); nothing else writes.
 APPEND_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:UpdateItem")
@@ -47,15 +44,11 @@ class NotificationLog(Construct):
         self.table = DynamodbTable(
             self, "table",
             name=props.name,
-            billing_mode="PAY_PER_REQUEST",
             hash_key=PARTITION_KEY,
             range_key=SORT_KEY,
             attribute=[DynamodbTableAttribute(name=PARTITION_KEY, type="S"),
                        DynamodbTableAttribute(name=SORT_KEY, type="S")],
-            ttl=DynamodbTableTtl(attribute_name=TTL_ATTRIBUTE, enabled=True),
-            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
-            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.key.arn),
-            deletion_protection_enabled=props.deletion_protection,
+            **hardened_table(props.key, props.deletion_protection),
         )
         self.table_name: str = self.table.name
         self.table_arn: str = self.table.arn

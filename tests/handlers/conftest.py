@@ -24,6 +24,7 @@ from tests.integration.aws import (
     create_notifications_table,
     create_queue,
 )
+from tests.unit.tokens import CLIENT_ID, ISSUER, JwksServer
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -113,3 +114,19 @@ def connect_event(connection_id: str = "BFHPhfCWIAMCKlQ=", user_id: str = "user-
     event["requestContext"]["connectionId"] = connection_id
     event["requestContext"]["authorizer"].update(principalId=user_id, userId=user_id, tokenExpiresAt=str(expires_at))
     return event
+
+
+@pytest.fixture
+def authorizer(monkeypatch):
+    """The authorizer handler with its JWKS served on 127.0.0.1: (module, JwksServer)."""
+    server = JwksServer()
+    for key, value in {
+        "ENVIRONMENT": "test", "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Realtime/test",
+        "COGNITO_ISSUER": ISSUER, "COGNITO_JWKS_URL": server.url, "COGNITO_CLIENT_IDS": f"{CLIENT_ID},other",
+        "COGNITO_TOKEN_USE": "id", "ALLOWED_ORIGINS": "https://dev.brickhub.example,http://localhost:3000",
+        "ALLOW_MISSING_ORIGIN": "false", "MAX_TOKEN_AGE_SECONDS": "86400", "JWKS_CACHE_TTL_SECONDS": "3600",
+    }.items():
+        monkeypatch.setenv(key, value)
+    module = import_handler("authorizer")
+    yield module, server
+    server.close()

@@ -226,6 +226,7 @@ def test_refresh_moves_the_expiry_and_the_sweeper_keeps_the_connection(world, te
     (lambda: mint(sub="user-1", kid="key-2"), "unknown kid"),
     (lambda: mint(sub="user-1")[:-8] + "AAAAAAAA", "bad signature"),
     (lambda: mint(sub="user-1", iat=NOW - 7200, exp=NOW - 3600), "token expired"),
+    (lambda: mint(sub="user-1", aud=["testclient123"]), "aud"),
     (lambda: mint(sub="user-1", token_use="access"), "token_use"),
     (lambda: "not.a.jwt", "malformed"),
 ])

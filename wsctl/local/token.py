@@ -83,6 +83,44 @@ def issue_short_lived(user: str, lifetime_seconds: int, target: Target | None = 
     return replace(issued, token=mint_token(target, user, issued.sub, lifetime_seconds), expires_in=lifetime_seconds)
 
 
+def local_user_ids(values: list[str], target: Target) -> list[str]:
+    """``--user`` values as the userIds (Cognito subs) connections are stored under: a sub of an
+    existing local user stays as it is, a local user name becomes that user's sub; anything else
+    is refused in one line, because a broadcast to it would reach nobody."""
+    import botocore.exceptions
+
+    pool_id = target.output("user_pool_id")
+    cognito = target.client("cognito-idp")
+    resolved = []
+    try:
+        for value in values:
+            user_id = _existing_sub(cognito, pool_id, value) or _sub_of_user_name(cognito, pool_id, value)
+            if user_id is None:
+                raise WsctlError(f"no local user {value!r} (neither a user name nor a userId in the local pool); "
+                                 f"`wsctl local token --user {value}` creates one")
+            resolved.append(user_id)
+    except botocore.exceptions.EndpointConnectionError:
+        raise WsctlError("nothing running: start the local stack with `make local` (wsctl local up)") from None
+    except botocore.exceptions.ClientError as error:
+        raise WsctlError(f"cannot read the local pool: {error.response['Error'].get('Message')}") from None
+    return list(dict.fromkeys(resolved))
+
+
+def _existing_sub(cognito, pool_id: str, value: str) -> str | None:
+    if '"' in value or "\\" in value:
+        return None  # not a sub (those are UUIDs), and it could not be quoted in the filter
+    found = cognito.list_users(UserPoolId=pool_id, Filter=f'sub = "{value}"', Limit=1).get("Users") or []
+    return value if found else None
+
+
+def _sub_of_user_name(cognito, pool_id: str, name: str) -> str | None:
+    try:
+        user = cognito.admin_get_user(UserPoolId=pool_id, Username=name)
+    except cognito.exceptions.UserNotFoundException:
+        return None
+    return next((a["Value"] for a in user.get("UserAttributes", []) if a["Name"] == "sub"), None)
+
+
 def claims(token: str) -> dict:
     """The payload of a JWT, unverified (for display: the authorizer is what verifies)."""
     payload = token.split(".")[1]

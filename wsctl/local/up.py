@@ -271,11 +271,10 @@ def up(args: Any) -> int:
         dashboard_port = choose_dashboard_port(getattr(args, "dashboard_port", None))
         emulator, outputs, how = prepare(args, phases)
         stack.write_json(paths.OUTPUTS_FILE, outputs)
+        write_env_file(outputs)
         endpoints = endpoints_document(outputs)
         dashboard = local_dashboard(dashboard_port, outputs)
         endpoints["dashboard_url"] = dashboard.url
-        stack.write_json(paths.ENDPOINTS_FILE, endpoints)
-        write_env_file(outputs)
         return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard))
     except KeyboardInterrupt:
         return 130
@@ -288,6 +287,26 @@ def up(args: Any) -> int:
 
 async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str,
                  dashboard: Any) -> int:
+    gateway = _gateway(outputs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # The dashboard listens before the gateway is announced, so READY means both answer.
+    dashboard.start()
+    try:
+        await open_gateway(gateway, endpoints, phases, how)
+    except BaseException:
+        dashboard.stop()
+        raise
+    await stop.wait()
+    log.info("stopping")
+    dashboard.stop()
+    await gateway.stop()
+    return 0
+
+
+def _gateway(outputs: dict[str, Any]) -> Any:
     import boto3
 
     from wsctl.gateway.server import Gateway, GatewaySettings
@@ -299,38 +318,32 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
     aws_endpoint = outputs["aws_endpoint"]
     port = urlsplit(outputs["connections_endpoint"]).port
     assert port is not None  # noqa: S101 - the stack writes http://127.0.0.1:<port>/<stage>
-    gateway = Gateway(
+    return Gateway(
         settings=GatewaySettings.from_env(port),
         read_wiring=lambda: read_wiring(session, aws_endpoint, api_id=outputs["api_id"],
                                         stage_name=outputs["stage_name"]),
         session=session, aws_endpoint=aws_endpoint,
         code_store=CodeStore([paths.STACK_DIR / "assets", paths.REPO_ROOT / "build" / "lambda"], paths.CODE_CACHE),
         log_dir=paths.LOG_DIR)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+
+async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Phases, how: str) -> None:
+    """Start the gateway, then announce it: ``.local/endpoints.json`` (atomically: a temporary file
+    renamed into place), the pid file's ``ready`` and ``READY {json}``. Only once the gateway listens,
+    so a tool that waits for the file or the line never connects before it can."""
+    port = gateway.settings.port
     try:
         await gateway.start()
     except OSError as error:
         await gateway.stop()
         raise WsctlError(f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     phases.mark("gateway")
-    try:
-        dashboard.start()
-    except WsctlError:
-        await gateway.stop()
-        raise
+    stack.write_json(paths.ENDPOINTS_FILE, endpoints)
     stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port,
-                                      "aws_port": urlsplit(aws_endpoint).port})
+                                      "aws_port": urlsplit(endpoints["aws_endpoint"]).port})
     log.info("%s start in %.1f s (%s)", how, phases.total,
              ", ".join(f"{k} {v:.1f} s" for k, v in phases.marks.items()))
     print("READY " + json.dumps(endpoints), flush=True)
-    await stop.wait()
-    log.info("stopping")
-    dashboard.stop()
-    await gateway.stop()
-    return 0
 
 
 def down(args: Any) -> int:

@@ -227,15 +227,17 @@ class DynamoConnectionStore:
             return True
 
     def refresh_token(self, connection_id: str, user_id: str, token_expires_at: int) -> bool:
+        bucket = Connection(connection_id, user_id, 0, token_expires_at).expiry_bucket
+        return self._update_if(Key=self._key(connection_id), ConditionExpression="userId = :user",
+                               UpdateExpression="SET tokenExpiresAt = :exp, expiryBucket = :bucket",
+                               ExpressionAttributeValues={":exp": _n(token_expires_at), ":user": _s(user_id),
+                                                          ":bucket": _s(bucket)})
+
+    def _update_if(self, **kwargs: Any) -> bool:
+        """A conditional UpdateItem: False when its condition does not hold."""
         with _translated():
             try:
-                self.client.update_item(
-                    TableName=self.table, Key=self._key(connection_id),
-                    UpdateExpression="SET tokenExpiresAt = :exp, expiryBucket = :bucket",
-                    ConditionExpression="userId = :user",
-                    ExpressionAttributeValues={":exp": _n(token_expires_at), ":user": _s(user_id),
-                                               ":bucket": _s(Connection(connection_id, user_id, 0,
-                                                                        token_expires_at).expiry_bucket)})
+                self.client.update_item(TableName=self.table, **kwargs)
             except ClientError as error:
                 if _code(error) == "ConditionalCheckFailedException":
                     return False
@@ -416,16 +418,7 @@ class DynamoConnectionStore:
                     raise
 
     def try_announce(self, request_id: str, now: int, interval_seconds: int) -> bool:
-        with _translated():
-            try:
-                self.client.update_item(
-                    TableName=self.table, Key=self._key(ANNOUNCEMENT_KEY),
-                    UpdateExpression="SET lastAt = :now, requestId = :id",
-                    ConditionExpression="attribute_not_exists(lastAt) OR lastAt <= :cutoff OR requestId = :id",
-                    ExpressionAttributeValues={":now": _n(now), ":cutoff": _n(now - interval_seconds),
-                                               ":id": _s(request_id)})
-                return True
-            except ClientError as error:
-                if _code(error) != "ConditionalCheckFailedException":
-                    raise
-        return False
+        return self._update_if(
+            Key=self._key(ANNOUNCEMENT_KEY), UpdateExpression="SET lastAt = :now, requestId = :id",
+            ConditionExpression="attribute_not_exists(lastAt) OR lastAt <= :cutoff OR requestId = :id",
+            ExpressionAttributeValues={":now": _n(now), ":cutoff": _n(now - interval_seconds), ":id": _s(request_id)})
