@@ -174,6 +174,14 @@ def write_env_file(outputs: dict[str, Any]) -> None:
     os.replace(temporary, paths.ENV_FILE)
 
 
+def local_dashboard(port: int, outputs: dict[str, Any]) -> Any:
+    from wsctl.local.dashboard import Dashboard
+    from wsctl.targets import Target
+
+    target = Target(env="local", region=outputs["region"], outputs=outputs, aws_endpoint=outputs["aws_endpoint"])
+    return Dashboard(port, target, outputs["websocket_url"])
+
+
 def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], str]:
     """Emulator + deployed stack: (emulator, outputs, how) with how ``warm`` (snapshot, nothing
     changed), ``incremental`` (snapshot + apply of the changes) or ``cold`` (empty emulator)."""
@@ -257,10 +265,17 @@ def up(args: Any) -> int:
     phases = stack.Phases()
     emulator = None
     try:
+        from wsctl.local.dashboard import choose_dashboard_port, require_built
+
+        require_built()  # before minutes of terraform, not after
+        dashboard_port = choose_dashboard_port(getattr(args, "dashboard_port", None))
         emulator, outputs, how = prepare(args, phases)
         stack.write_json(paths.OUTPUTS_FILE, outputs)
         write_env_file(outputs)
-        return asyncio.run(_serve(outputs, endpoints_document(outputs), phases, how))
+        endpoints = endpoints_document(outputs)
+        dashboard = local_dashboard(dashboard_port, outputs)
+        endpoints["dashboard_url"] = dashboard.url
+        return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -270,15 +285,23 @@ def up(args: Any) -> int:
             path.unlink(missing_ok=True)
 
 
-async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str) -> int:
+async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str,
+                 dashboard: Any) -> int:
     gateway = _gateway(outputs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await open_gateway(gateway, endpoints, phases, how)
+    # The dashboard listens before the gateway is announced, so READY means both answer.
+    dashboard.start()
+    try:
+        await open_gateway(gateway, endpoints, phases, how)
+    except BaseException:
+        dashboard.stop()
+        raise
     await stop.wait()
     log.info("stopping")
+    dashboard.stop()
     await gateway.stop()
     return 0
 
