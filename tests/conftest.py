@@ -51,3 +51,15 @@ def moto_endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_aws_session():
+    """A new botocore session for each test's clients. ``realtime.adapters.aws.session`` lives as long as
+    the process (an execution environment); moto resets boto3's default session per mock for the same
+    reason: a client must not carry an earlier test's credentials, or miss the mock a later one starts."""
+    from realtime.adapters.aws import session
+
+    session.cache_clear()
+    yield
+    session.cache_clear()

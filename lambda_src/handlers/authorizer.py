@@ -5,6 +5,8 @@ from realtime.config import AuthorizerConfig
 from realtime.events import AuthorizerRequest
 from realtime.observability import instrumented, telemetry
 
+from handlers import init_complete
+
 CONFIG = AuthorizerConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 JWKS = JwksCache(CONFIG.jwks_url, CONFIG.jwks_cache_ttl_seconds)
@@ -15,3 +17,6 @@ AUTHORIZER = Authorizer(CONFIG, TokenVerifier(CONFIG, JWKS), LOGGER, METRICS)
 def handler(event, context):
     """Allow/Deny policy, or raise ``Unauthorized`` (API Gateway answers 401)."""
     return AUTHORIZER.authorize(AuthorizerRequest.from_event(event))
+
+
+init_complete()

@@ -12,6 +12,8 @@ from realtime.ports import SystemClock
 from realtime.services.broadcast import BroadcastService
 from realtime.services.fan_out import FanOut
 
+from handlers import init_complete
+
 CONFIG = BroadcastConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 DYNAMODB = dynamodb_client()
@@ -28,3 +30,6 @@ SERVICE = BroadcastService(STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.con
 def handler(event, context):
     failures = SERVICE.process_batch(queue_messages(event), context.get_remaining_time_in_millis)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+
+
+init_complete()

@@ -8,6 +8,8 @@ from realtime.observability import instrumented, telemetry
 from realtime.ports import SystemClock
 from realtime.services.connections import ConnectionService
 
+from handlers import init_complete
+
 CONFIG = ConnectConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = ConnectionService(DynamoConnectionStore(dynamodb_client(), CONFIG.table_name), SystemClock(), LOGGER,
@@ -19,3 +21,6 @@ def handler(event, context):
     request = WebSocketRequest.from_event(event)
     outcome = SERVICE.connect(request.connection_id, request.user_id, request.token_expires_at)
     return {"statusCode": outcome.status_code, "body": outcome.reason}
+
+
+init_complete()

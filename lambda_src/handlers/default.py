@@ -12,6 +12,8 @@ from realtime.services.client_messages import ClientMessageService
 from realtime.services.replay import ReplayPlanner
 from realtime.verification import lazy_token_verifier
 
+from handlers import init_complete
+
 CONFIG = DefaultConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 DYNAMODB = dynamodb_client()
@@ -30,3 +32,6 @@ def handler(event, context):
     request = WebSocketRequest.from_event(event)
     SERVICE.handle(request.connection_id, request.body, request.is_base64_encoded, request.request_id)
     return {"statusCode": 200}
+
+
+init_complete()

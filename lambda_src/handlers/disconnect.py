@@ -8,6 +8,8 @@ from realtime.observability import instrumented, telemetry
 from realtime.ports import SystemClock
 from realtime.services.connections import ConnectionService
 
+from handlers import init_complete
+
 CONFIG = DisconnectConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = ConnectionService(DynamoConnectionStore(dynamodb_client(), CONFIG.table_name), SystemClock(), LOGGER,
@@ -18,3 +20,6 @@ SERVICE = ConnectionService(DynamoConnectionStore(dynamodb_client(), CONFIG.tabl
 def handler(event, context):
     SERVICE.disconnect(WebSocketRequest.from_event(event).connection_id)
     return {"statusCode": 200}
+
+
+init_complete()

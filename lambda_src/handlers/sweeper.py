@@ -8,6 +8,8 @@ from realtime.observability import instrumented, telemetry
 from realtime.ports import SystemClock
 from realtime.services.sweeper import SweeperService
 
+from handlers import init_complete
+
 CONFIG = SweeperConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = SweeperService(
@@ -19,3 +21,6 @@ SERVICE = SweeperService(
 @instrumented(LOGGER, METRICS)
 def handler(event, context):
     return SERVICE.run(getattr(context, "aws_request_id", "")).as_dict()
+
+
+init_complete()

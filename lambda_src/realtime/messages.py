@@ -228,7 +228,8 @@ class MessageRejected(Exception):
 
 
 _CLIENT = TypeAdapter(ClientMessage)
-_SERVER = TypeAdapter(ServerMessage)
+# Built on its first use: only tests and the fuzz validate server frames, never a function (ADR 0017).
+_SERVER = TypeAdapter(ServerMessage, config=ConfigDict(defer_build=True))
 
 
 def nesting_depth(text: str, limit: int) -> int:

@@ -74,14 +74,21 @@ def test_authorizer_bench_verifies_real_tokens():
     assert res["raw"]["jwks_fetches_warm_cache"] == 1 and res["raw"]["jwks_fetches_cold"] == 2
 
 
-def test_coldstart_bench_imports_handlers_in_fresh_processes():
-    from bench.coldstart import run
+def test_coldstart_bench_imports_and_invokes_handlers_in_fresh_processes():
+    from bench.coldstart import FLOOR, run
 
-    res = run(repeats=1, handlers=("authorizer",))
+    res = run(repeats=1, handlers=("authorizer", "sweeper"))
     assert_result(res, "coldstart")
     summary = res["raw"]["summary"]
     assert summary["boto3"]["boto3"] and not summary["authorizer"]["boto3"]
     assert summary["boto3"]["importtime_ms"] > 0
+    # The run itself raises unless every call did its work (an Allow policy, the expired connection closed).
+    invocations = res["raw"]["invocations"]
+    assert set(invocations) == {"authorizer", "sweeper", FLOOR}
+    assert all(f["import_ms"] > 0 and f["first_ms"] > 0 and f["warm_ms"] > 0 for f in invocations.values())
+    assert [r["figure"] for r in res["rows"]][-2:] == [
+        "Cold start: import + first invocation of handlers.authorizer",
+        "Cold start: import + first invocation of handlers.sweeper"]
 
 
 def test_synth_measure_reports_time_and_memory_of_a_child():

@@ -49,6 +49,7 @@ PLANNED_DECISIONS = (
     "0008-notification-persistence", "0009-multi-tab-behaviour", "0010-client-reconnection-contract",
     "0011-checkov-skips", "0012-observability-and-powertools", "0013-sweeper-token-expiry",
     "0014-iam-resource-scoping", "0015-local-stack", "0016-notification-log-resume-and-refresh",
+    "0017-cold-start-what-init-builds",
 )
 # The ops commands this repo ships; each must be shown to on-call somewhere in the runbooks.
 OPS_COMMANDS = (("connections", "count"), ("connections", "list"), ("connections", "kick"),

@@ -1,1 +1,1 @@
-"""Adapters for the ports in ``realtime.ports``: AWS (boto3) and in-memory (unit tests, benchmarks)."""
+"""Adapters for the ports in ``realtime.ports``: AWS (botocore clients, ``aws``) and in-memory (unit tests, benchmarks)."""

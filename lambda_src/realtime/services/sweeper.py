@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from realtime.errors import DomainError, StaleConnection
-from realtime.messages import ErrorCode, encode, error_message
 from realtime.observability import Logger, Metrics
 from realtime.ports import Clock, ConnectionStore, ExpiringConnection, Notifier, expiry_bucket
 
@@ -75,8 +74,7 @@ class SweeperService:
             return "failed"
         if current is not None and current.token_expires_at > now:
             return "refreshed"
-        payload = encode(error_message(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token",
-                                       now, request_id))
+        payload = _token_expired_frame(now, request_id)
         try:
             self.notifier.send(connection.connection_id, payload)
             self.notifier.close(connection.connection_id)
@@ -107,3 +105,13 @@ class SweeperService:
             # ADD the difference (not SET) so connects/disconnects racing with the count are kept.
             self.store.adjust_counter(report.drift)
             self.logger.warning("connection counter drift corrected", counter=counted, rows=real, drift=report.drift)
+
+
+def _token_expired_frame(now: int, request_id: str) -> bytes:
+    # The message models (pydantic: about half of `import boto3`) are imported by the first sweep that closes
+    # a connection, not at init: a sweep closes one only when a token ran out unrefreshed, and no request
+    # waits on a sweep (ADR 0017).
+    from realtime.messages import ErrorCode, encode, error_message
+
+    return encode(error_message(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token", now,
+                                request_id))
