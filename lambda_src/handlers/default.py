@@ -1,8 +1,8 @@
 """$default: answer each client frame via @connections; always 200 (the service closes abusers itself)."""
 
-from realtime.adapters.apigateway import ApiGatewayNotifier
-from realtime.adapters.aws import dynamodb_client, management_api_client
+from realtime.adapters.aws import dynamodb_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
+from realtime.adapters.management_api import ManagementApiNotifier
 from realtime.config import DefaultConfig
 from realtime.events import WebSocketRequest
 from realtime.observability import instrumented, telemetry
@@ -13,7 +13,7 @@ CONFIG = DefaultConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = ClientMessageService(
     DynamoConnectionStore(dynamodb_client(), CONFIG.table_name),
-    ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint)), SystemClock(), LOGGER, METRICS,
+    ManagementApiNotifier.from_environment(CONFIG.connections_endpoint), SystemClock(), LOGGER, METRICS,
     max_message_bytes=CONFIG.max_message_bytes, rate_limit_per_minute=CONFIG.rate_limit_per_minute,
     max_rate_violations=CONFIG.max_rate_violations)
 

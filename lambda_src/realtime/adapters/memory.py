@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from realtime.errors import DuplicateConnection, GlobalLimitReached, StaleConnection, UserLimitReached
-from realtime.ports import Claim, Connection, ExpiringConnection, MessageWindow, Page
+from realtime.ports import Claim, Connection, ConnectionInfo, ExpiringConnection, MessageWindow, Page
 
 COUNTER_KEY = "#counter"
 
@@ -196,6 +196,10 @@ class RecordingNotifier:
                 raise StaleConnection(connection_id)
             self.closed.append(connection_id)
             self.gone.add(connection_id)
+
+    def get(self, connection_id: str) -> ConnectionInfo:
+        self._fault(connection_id)
+        return ConnectionInfo(connected_at=0.0, last_active_at=0.0, source_ip="127.0.0.1", user_agent="")
 
     def messages(self, connection_id: str) -> list[bytes]:
         return list(self.sent.get(connection_id, []))
