@@ -1,6 +1,7 @@
 """wsctl.local.moto_patches: moto's transact_write_items without whole-table copies keeps every
 transaction semantic the runtime relies on — all-or-nothing for any number of items, condition
-checks, one operation per item — and behaves exactly like unpatched moto on the same requests."""
+checks, one operation per item — and behaves exactly like unpatched moto on the same requests;
+queries and scans without per-comparison casts answer the same items in the same order."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from tests.integration.aws import REGION, TABLE, create_connections_table
-from wsctl.local.moto_patches import patch_transactions
+from wsctl.local.moto_patches import patch_emulator, patch_queries, patch_transactions
 
 STREAMED = "realtime-test-streamed"
 
 
 @contextmanager
 def connection_table(patched: bool):
-    undo = patch_transactions() if patched else None
+    undo = patch_emulator() if patched else None
     try:
         with mock_aws():
             client = boto3.client("dynamodb", region_name=REGION)
@@ -238,3 +239,89 @@ def test_the_patch_refuses_another_moto_version(monkeypatch):
     monkeypatch.setattr(patches, "version", lambda name: "5.9.0")
     with pytest.raises(RuntimeError, match="written for moto 5.2.5"):
         patches.patch_transactions()
+
+
+# --- queries and scans ------------------------------------------------------------------------------
+
+def _under_both(scenario) -> tuple:
+    """The scenario's answers from unpatched moto and from the patched one, each on a fresh account."""
+    answers = []
+    for patched in (False, True):
+        undo = patch_emulator() if patched else None
+        try:
+            with mock_aws():
+                answers.append(scenario(boto3.client("dynamodb", region_name=REGION)))
+        finally:
+            if undo is not None:
+                undo()
+    return tuple(answers)
+
+
+def _pages(call, **kwargs) -> list[dict]:
+    """Every page, following LastEvaluatedKey; bounded, since a wrong order can page in circles."""
+    pages = []
+    for _ in range(20):
+        page = call(**kwargs)
+        pages.append({k: v for k, v in page.items() if k != "ResponseMetadata"})
+        if "LastEvaluatedKey" not in page:
+            return pages
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    raise AssertionError("still paging after 20 pages")
+
+
+def test_index_queries_and_paged_scans_answer_the_same_items_in_the_same_order():
+    def scenario(client):
+        create_connections_table(client)
+        for n in (7, 3, 11, 0, 42, 5, 19, 23, 2, 8):
+            client.put_item(TableName=TABLE, Item={
+                "connectionId": {"S": f"c{n}"}, "userId": {"S": f"u{n % 3}"}, "expiryBucket": {"S": "exp#1"},
+                "tokenExpiresAt": {"N": str(1000 - n)}})
+        client.put_item(TableName=TABLE, Item={"connectionId": {"S": "#counter"}, "active": {"N": "10"}})
+        return (_pages(client.scan, TableName=TABLE, Limit=3),
+                _pages(client.query, TableName=TABLE, IndexName="byUser", Limit=2,
+                       KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": {"S": "u1"}}),
+                client.query(TableName=TABLE, IndexName="byUser", Select="COUNT", KeyConditionExpression="userId = :u",
+                             ExpressionAttributeValues={":u": {"S": "u2"}})["Count"],
+                _pages(client.query, TableName=TABLE, IndexName="byTokenExpiry", Limit=4,
+                       KeyConditionExpression="expiryBucket = :b AND tokenExpiresAt <= :t",
+                       ExpressionAttributeValues={":b": {"S": "exp#1"}, ":t": {"N": "995"}}))
+
+    moto, patched = _under_both(scenario)
+    assert moto == patched
+    assert patched[2] == 5 and sum(len(page["Items"]) for page in patched[0]) == 11
+
+
+def test_number_hash_keys_and_range_keys_keep_their_order():
+    def scenario(client):
+        client.create_table(TableName="numbers", BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "N"},
+                                                  {"AttributeName": "sk", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
+        for pk, sk in ((10, "b"), (2, "z"), (10, "a"), (-1, "m"), (2.5, "q"), (2, "a")):
+            client.put_item(TableName="numbers", Item={"pk": {"N": str(pk)}, "sk": {"S": sk}, "flag": {"BOOL": pk > 2}})
+        return (_pages(client.scan, TableName="numbers", Limit=4),
+                client.scan(TableName="numbers", FilterExpression="flag = :t",
+                            ExpressionAttributeValues={":t": {"BOOL": True}})["Items"],
+                client.query(TableName="numbers", KeyConditionExpression="pk = :p",
+                             ExpressionAttributeValues={":p": {"N": "2"}})["Items"])
+
+    moto, patched = _under_both(scenario)
+    assert moto == patched
+    keys = [(item["pk"]["N"], item["sk"]["S"]) for page in patched[0] for item in page["Items"]]
+    assert keys == [("-1", "m"), ("2", "a"), ("2", "z"), ("2.5", "q"), ("10", "a"), ("10", "b")]
+
+
+def test_the_query_patch_is_removable_and_refuses_to_stack():
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    originals = [DynamoType.__dict__[name] for name in ("cast_value", "__eq__", "__ne__")]
+    original_all_items, original_query = Table.all_items, Table.query
+    undo = patch_queries()
+    try:
+        with pytest.raises(RuntimeError, match="already patched"):
+            patch_queries()
+    finally:
+        undo()
+    assert [DynamoType.__dict__[name] for name in ("cast_value", "__eq__", "__ne__")] == originals
+    assert (Table.all_items, Table.query) == (original_all_items, original_query)
