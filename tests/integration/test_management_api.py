@@ -186,13 +186,17 @@ def test_missing_credentials_or_region_fail_at_construction():
         ManagementApiNotifier("http://127.0.0.1:1/x", Credentials("a", "b"), "")
 
 
-def test_from_environment_uses_botocores_credential_chain(endpoint, monkeypatch):
+def test_from_environment_uses_the_default_sessions_credential_chain(endpoint, monkeypatch):
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a fresh execution environment
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSECOND")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["AKIDSECOND"][0])
     monkeypatch.setenv("AWS_SESSION_TOKEN", KEYS["AKIDSECOND"][1])
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
     ManagementApiNotifier.from_environment(endpoint.url).send("c1", b"{}")
+    # AND the handler's boto3 clients share that session: the credentials are resolved once
+    assert boto3.DEFAULT_SESSION is not None
+    assert boto3.DEFAULT_SESSION.get_credentials().access_key == "AKIDSECOND"
 
     assert endpoint.signed_by == ["AKIDSECOND"]
 

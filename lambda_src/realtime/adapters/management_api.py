@@ -2,8 +2,8 @@
 
 Each request is what boto3's ``apigatewaymanagementapi`` client sends — same path encoding, signed
 by botocore's own ``SigV4Auth`` for ``execute-api`` — over :class:`KeepAlivePool` connections.
-Credentials come from botocore's provider chain; they are frozen per request, so
-``RefreshableCredentials`` renew exactly when botocore would renew them. Errors map to the domain
+Credentials come from boto3's default session (botocore's provider chain); they are frozen per
+request, so ``RefreshableCredentials`` renew exactly when botocore would renew them. Errors map to the domain
 like :class:`~realtime.adapters.apigateway.ApiGatewayNotifier` (one shared table); nothing is
 retried here (FanOut owns the backoff on Throttled).
 """
@@ -14,7 +14,7 @@ import json
 from datetime import datetime
 from urllib.parse import quote, urlsplit
 
-import botocore.session
+import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.httpsession import get_cert_path
@@ -62,10 +62,12 @@ class ManagementApiNotifier:
 
     @classmethod
     def from_environment(cls, endpoint_url: str, max_connections: int = 10) -> ManagementApiNotifier:
-        """Credentials and region as boto3 would find them (in Lambda: the function's role, from its environment)."""
-        session = botocore.session.get_session()
-        return cls(endpoint_url, session.get_credentials(), session.get_config_variable("region"),
-                   max_connections=max_connections)
+        """Credentials and region of boto3's default session (in Lambda: the function's role, from its
+        environment), which the handler's other clients have already resolved: nothing is looked up twice."""
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        return cls(endpoint_url, session.get_credentials(), session.region_name, max_connections=max_connections)
 
     def send(self, connection_id: str, payload: bytes) -> None:
         self._call("POST", connection_id, payload)
