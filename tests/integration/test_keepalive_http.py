@@ -30,6 +30,7 @@ class ScriptedPeer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.tls = tls
+        self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -46,7 +47,10 @@ class ScriptedPeer:
             if self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_side=True)
             reader = sock.makefile("rb")
-            while self.answers:
+            while True:
+                with self.lock:
+                    if not self.answers:
+                        return
                 head = b""
                 while not head.endswith(b"\r\n\r\n"):
                     line = reader.readline()
@@ -55,10 +59,16 @@ class ScriptedPeer:
                     head += line
                 length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0)
                 reader.read(length)
-                self.heads.append(head)
-                sock.sendall(self.answers.pop(0))
-                if self.answers and self.answers[0] is CLOSE:
-                    self.answers.pop(0)
+                # The answer and its CLOSE are taken together: the client may already be on its
+                # next connection, served by another thread, as soon as the answer is sent.
+                with self.lock:
+                    self.heads.append(head)
+                    answer = self.answers.pop(0)
+                    close = bool(self.answers) and self.answers[0] is CLOSE
+                    if close:
+                        self.answers.pop(0)
+                sock.sendall(answer)
+                if close:
                     return
         except (OSError, ssl.SSLError):
             return

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.wait import wait_for_read
@@ -30,6 +31,7 @@ MAX_BODY_BYTES = 1 << 20
 #: way) may have dropped it silently, and a write into it would only fail after the read timeout.
 MAX_IDLE_SECONDS = 60.0
 _NO_BODY_STATUSES = frozenset({204, 304})
+URLLIB3_1 = urllib3.__version__.startswith("1.")
 
 
 class HttpError(Exception):
@@ -99,9 +101,13 @@ class KeepAlivePool:
         self._lock = threading.Lock()
 
     def _new(self) -> _Connection:
-        if self.scheme == "https":
-            connection: HTTPConnection = HTTPSConnection(self._hostname, self._port, timeout=self._connect_timeout,
-                                                         cert_reqs="CERT_REQUIRED", ca_certs=self._ca_certs)
+        if self.scheme == "https" and URLLIB3_1:
+            # urllib3 1.26 (which a Lambda runtime's botocore may bring) takes them through set_cert().
+            connection: HTTPConnection = HTTPSConnection(self._hostname, self._port, timeout=self._connect_timeout)
+            connection.set_cert(cert_reqs="CERT_REQUIRED", ca_certs=self._ca_certs)
+        elif self.scheme == "https":
+            connection = HTTPSConnection(self._hostname, self._port, timeout=self._connect_timeout,
+                                         cert_reqs="CERT_REQUIRED", ca_certs=self._ca_certs)
         else:
             connection = HTTPConnection(self._hostname, self._port, timeout=self._connect_timeout)
         try:
