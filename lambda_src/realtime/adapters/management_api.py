@@ -3,9 +3,9 @@
 Each request is what boto3's ``apigatewaymanagementapi`` client sends — same path encoding, signed
 by botocore's own ``SigV4Auth`` for ``execute-api`` — over :class:`KeepAlivePool` connections.
 Credentials come from boto3's default session (botocore's provider chain); they are frozen per
-request, so ``RefreshableCredentials`` renew exactly when botocore would renew them. Errors map to the domain
-like :class:`~realtime.adapters.apigateway.ApiGatewayNotifier` (one shared table); nothing is
-retried here (FanOut owns the backoff on Throttled).
+request, so ``RefreshableCredentials`` renew exactly when botocore would renew them. Errors map to
+the domain like :class:`~realtime.adapters.apigateway.ApiGatewayNotifier` (one shared table);
+nothing is retried here (FanOut owns the backoff on Throttled).
 """
 
 from __future__ import annotations
