@@ -15,11 +15,12 @@ export CHECKOV_RUN_SCA_PACKAGE_SCAN_V2 := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup synth build validate policy lint test test-fast local plan deploy bench clean
+.PHONY: help setup clients test-clients browser synth build validate policy lint test test-fast local plan deploy bench clean
 
 help:
 	@echo "make local     run the whole system on an embedded AWS (moto) with a real ws:// endpoint"
 	@echo "make test      everything CI runs: lint, synth, terraform validate, checkov, pytest (incl. e2e)"
+	@echo "make clients   build the web client (realtime-client) and the publisher (realtime-publisher) into clients/*/dist/"
 	@echo "make synth | validate | policy | bench | plan ENV=dev | deploy ENV=dev"
 
 $(VENV)/.installed: pyproject.toml
@@ -37,6 +38,21 @@ node_modules/.installed: package.json package-lock.json
 	scripts/terraform-cli-config > $@.tmp && mv $@.tmp $@
 
 setup: $(VENV)/.installed node_modules/.installed .tfcli/terraform.rc
+
+# The npm workspaces of the web side (docs/web.md); dist/ is git-ignored, so every run rebuilds (~5 s).
+clients: setup
+	npm run --silent build -w realtime-client
+	npm run --silent build -w realtime-publisher
+
+test-clients: clients
+	npm test --silent -w realtime-client -w realtime-publisher
+
+# The browser tests drive Debian's Chromium (no browser download works here; ../shared/TOOLCHAIN.md)
+# and cut sockets with ss (iproute2) to simulate a network loss.
+browser:
+	@{ command -v chromium && command -v ss; } >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "Chromium or ss is missing: run 'apt-get install -y chromium iproute2' as root" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium iproute2 >/dev/null; }
 
 build: setup
 	$(PY) -m stacks.packaging
@@ -56,15 +72,17 @@ lint: setup
 
 # One synthesis (policy depends on synth) serves the policy scan and the tests;
 # REALTIME_SYNTH_DIR tells the tests where it is.
-test: setup
+test: setup browser
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-clients
 	$(MAKE) --no-print-directory policy
 	REALTIME_SYNTH_DIR=$(CURDIR)/cdktf.out $(PY) -m pytest
 
 test-fast: setup
+	$(MAKE) --no-print-directory test-clients
 	$(PY) -m pytest -m "not e2e and not slow"
 
-local: setup
+local: clients
 	$(VENV)/bin/wsctl local up
 
 plan: synth
@@ -73,7 +91,7 @@ plan: synth
 deploy: synth
 	node_modules/.bin/cdktf deploy realtime-$(ENV) realtime-vercel-$(ENV) --skip-provider-lock
 
-bench: setup
+bench: clients
 	$(PY) -m bench.run
 
 clean:

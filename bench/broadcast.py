@@ -101,9 +101,12 @@ class _Harness:
         from realtime.services.broadcast import BroadcastService
 
         store = InMemoryConnectionStore(page_size=1000)
-        now = int(time.time())
+        # Connected a minute ago: a 410 for a row younger than CONNECT_GRACE_SECONDS is a connection still
+        # inside $connect, which the fan-out keeps (ADR 0016); these are the genuinely gone ones.
+        connected = int(time.time()) - 60
         for i, cid in enumerate(ids):
-            store.add(Connection(cid, f"user-{i}", now, now + 3600), global_limit=10**9, per_user_limit=10**9)
+            store.add(Connection(cid, f"user-{i}", connected, connected + 3600), global_limit=10**9,
+                      per_user_limit=10**9)
         queue = InMemoryQueue()
         fan_out = self._fan_out_class(self.notifier, store, concurrency=self.concurrency)
         service = BroadcastService(store, fan_out, queue, SystemClock(), self.logger, self.metrics,

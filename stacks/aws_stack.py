@@ -28,6 +28,7 @@ from stacks.constructs.handler_function import (
 from stacks.constructs.kms_key import CustomerManagedKey, KmsKeyProps
 from stacks.constructs.local_identity import LocalIdentity, LocalIdentityProps
 from stacks.constructs.monitoring import AlarmSpec, Monitoring, MonitoringProps
+from stacks.constructs.notification_log import NotificationLog, NotificationLogProps
 from stacks.constructs.vercel_oidc_role import VercelOidcRole, VercelOidcRoleProps
 from stacks.constructs.websocket_api import WebSocketApi, WebSocketApiProps, WebSocketHandlers
 from stacks.packaging import Artifact, LambdaArtifacts
@@ -70,8 +71,8 @@ def local_websocket_url(gateway_url: str, stage: str) -> str:
 
 
 class RealtimeAwsStack(TerraformStack):
-    """KMS key, connection table, broadcast queue, six functions, WebSocket API, Vercel OIDC role
-    (not ``local``), alarms; its outputs feed ``realtime-vercel-<env>`` and the local stack."""
+    """KMS key, connection table, notification log, broadcast queue, six functions, WebSocket API, Vercel
+    OIDC role (not ``local``), alarms; its outputs feed ``realtime-vercel-<env>`` and the local stack."""
 
     def __init__(self, scope: Construct, cfg: EnvConfig, artifacts: LambdaArtifacts, *, stack_dir: Path):
         super().__init__(scope, cfg.stack_name)
@@ -88,6 +89,8 @@ class RealtimeAwsStack(TerraformStack):
             account_id=account_id, region=cfg.region, partition=partition))
         table = ConnectionTable(self, "connection-table", ConnectionTableProps(
             name=cfg.resource_name("connections"), key=key, deletion_protection=platform.deletion_protection))
+        notification_log = NotificationLog(self, "notification-log", NotificationLogProps(
+            name=cfg.resource_name("notifications"), key=key, deletion_protection=platform.deletion_protection))
         queue = BroadcastQueue(self, "broadcast-queue", BroadcastQueueProps(
             name=cfg.resource_name("broadcast"), key=key,
             visibility_timeout_seconds=6 * FUNCTION_SIZING["broadcast"].timeout_seconds,
@@ -115,7 +118,8 @@ class RealtimeAwsStack(TerraformStack):
             filename=str(layer_code.path), source_code_hash=layer_code.source_code_hash,
             compatible_runtimes=[RUNTIME], compatible_architectures=[ARCHITECTURE],
             description="lambda_src/requirements.txt (python-jose, pydantic)")
-        environment = self._environment(cfg, table.table_name, connections_endpoint, queue.queue_url, identity)
+        environment = self._environment(cfg, table.table_name, notification_log.table_name, connections_endpoint,
+                                        queue.queue_url, identity)
         functions = {
             name: HandlerFunction(self, f"{name}-function", HandlerFunctionProps(
                 handler_name=name, function_name=cfg.resource_name(name), code=code,
@@ -143,6 +147,8 @@ class RealtimeAwsStack(TerraformStack):
             api.grant_manage_connections(functions[name].role)
         queue.grant_consume(functions["broadcast"].role)
         queue.grant_send(functions["broadcast"].role)
+        notification_log.grant_appends(functions["broadcast"].role)
+        notification_log.grant_reads(functions["default"].role)
 
         api.route_to(WebSocketHandlers(authorizer=functions["authorizer"], connect=functions["connect"],
                                        disconnect=functions["disconnect"], default=functions["default"]))
@@ -153,7 +159,7 @@ class RealtimeAwsStack(TerraformStack):
         if cfg.vercel is not None:
             vercel_role = VercelOidcRole(self, "vercel-oidc", VercelOidcRoleProps(
                 role_name=cfg.resource_name("vercel-broadcast"), team_slug=cfg.vercel.team_slug,
-                project=cfg.vercel.project_name, targets=cfg.vercel.targets))
+                subjects=cfg.vercel.subjects))
             queue.grant_send(vercel_role.role)
 
         monitoring = Monitoring(self, "monitoring", MonitoringProps(
@@ -170,6 +176,7 @@ class RealtimeAwsStack(TerraformStack):
             "websocket_url": self.websocket_url,
             "connections_endpoint": connections_endpoint,
             "connections_table_name": table.table_name,
+            "notifications_table_name": notification_log.table_name,
             "broadcast_queue_url": queue.queue_url,
             "broadcast_dlq_url": queue.dlq_url,
             "region": cfg.region,
@@ -201,8 +208,8 @@ class RealtimeAwsStack(TerraformStack):
             LocalBackend(self, path=os.path.relpath(REPO_ROOT / cfg.state.path, stack_dir))
 
     @staticmethod
-    def _environment(cfg: EnvConfig, table_name: str, connections_endpoint: str, queue_url: str,
-                     identity: LocalIdentity | None) -> dict[str, dict[str, str]]:
+    def _environment(cfg: EnvConfig, table_name: str, notifications_table: str, connections_endpoint: str,
+                     queue_url: str, identity: LocalIdentity | None) -> dict[str, dict[str, str]]:
         """Each function's variables, exactly the names in docs/contracts.md."""
         common = {"ENVIRONMENT": cfg.name, "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": metrics_namespace(cfg)}
         if identity is not None:
@@ -214,22 +221,29 @@ class RealtimeAwsStack(TerraformStack):
         table = {"CONNECTIONS_TABLE": table_name}
         endpoint = {"CONNECTIONS_ENDPOINT": connections_endpoint}
         global_limit = {"GLOBAL_CONNECTION_LIMIT": str(cfg.connections.global_limit)}
+        # The authorizer's token rules, also applied by default to an in-band refresh (ADR 0016).
+        token_rules = {
+            "COGNITO_ISSUER": issuer, "COGNITO_JWKS_URL": jwks_url, "COGNITO_CLIENT_IDS": client_ids,
+            "COGNITO_TOKEN_USE": cfg.cognito.token_use,
+            "MAX_TOKEN_AGE_SECONDS": str(cfg.connections.max_token_age_seconds),
+            "JWKS_CACHE_TTL_SECONDS": str(JWKS_CACHE_TTL_SECONDS),
+        }
+        log = {"NOTIFICATIONS_TABLE": notifications_table,
+               "NOTIFICATION_RETENTION_SECONDS": str(cfg.notifications.retention_hours * 3600)}
         specific = {
             "authorizer": {
-                "COGNITO_ISSUER": issuer, "COGNITO_JWKS_URL": jwks_url, "COGNITO_CLIENT_IDS": client_ids,
-                "COGNITO_TOKEN_USE": cfg.cognito.token_use,
+                **token_rules,
                 "ALLOWED_ORIGINS": ",".join(cfg.origins.allowed),
                 "ALLOW_MISSING_ORIGIN": "true" if cfg.origins.allow_missing else "false",
-                "MAX_TOKEN_AGE_SECONDS": str(cfg.connections.max_token_age_seconds),
-                "JWKS_CACHE_TTL_SECONDS": str(JWKS_CACHE_TTL_SECONDS),
             },
             "connect": {**table, **global_limit,
                         "PER_USER_CONNECTION_LIMIT": str(cfg.connections.per_user_limit)},
             "disconnect": {**table},
             "default": {**table, **endpoint, "MAX_MESSAGE_BYTES": str(cfg.messages.max_bytes),
                         "MESSAGE_RATE_LIMIT_PER_MINUTE": str(cfg.messages.rate_limit_per_minute),
-                        "MAX_RATE_VIOLATIONS": str(cfg.messages.max_rate_violations)},
-            "broadcast": {**table, **endpoint, "BROADCAST_QUEUE_URL": queue_url,
+                        "MAX_RATE_VIOLATIONS": str(cfg.messages.max_rate_violations),
+                        **log, "RESUME_MAX_NOTIFICATIONS": str(cfg.notifications.replay_limit), **token_rules},
+            "broadcast": {**table, **endpoint, **log, "BROADCAST_QUEUE_URL": queue_url,
                           "BROADCAST_CONCURRENCY": str(cfg.broadcast.concurrency),
                           "BROADCAST_SCAN_SEGMENTS": str(cfg.broadcast.scan_segments),
                           "ANNOUNCEMENT_INTERVAL_SECONDS": str(cfg.broadcast.announcement_interval_seconds)},
@@ -273,6 +287,9 @@ class RealtimeAwsStack(TerraformStack):
             AlarmSpec("broadcast-delivery-failures",
                       "Posting to connections failed (other than gone connections).",
                       namespace, "DeliveryFailures", "Sum", cfg.alarms.delivery_failures_per_5min),
+            AlarmSpec("resumes-not-recovered",
+                      "Many reconnecting clients could not resume from the notification log and refetch everything.",
+                      namespace, "ResumesNotRecovered", "Sum", cfg.alarms.resumes_not_recovered_per_5min),
             AlarmSpec("lambda-dlq-not-empty",
                       "An asynchronous invocation (the sweeper's schedule) failed all retries.",
                       "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 1,

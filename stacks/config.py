@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -121,6 +121,17 @@ class BroadcastConfig:
 
 
 @dataclass(frozen=True)
+class NotificationsConfig:
+    """The notification log that lets a reconnecting client resume (ADR 0016)."""
+
+    #: How long a notification can be replayed (the log table's TTL); a resume from an older cursor
+    #: answers ``recovered: false``.
+    retention_hours: int
+    #: Most notifications one ``resume`` replays; a longer gap answers ``recovered: false``.
+    replay_limit: int
+
+
+@dataclass(frozen=True)
 class LogsConfig:
     #: CloudWatch Logs retention for every log group of the stack.
     retention_days: int
@@ -146,6 +157,8 @@ class AlarmsConfig:
     api_errors_per_5min: int
     #: Failed @connections deliveries (other than Gone) in 5 minutes.
     delivery_failures_per_5min: int
+    #: Resumes answered ``recovered: false`` in 5 minutes (clients falling back to a full refetch).
+    resumes_not_recovered_per_5min: int
     #: E-mail subscribed to the alarm topic.
     notification_email: str
 
@@ -162,10 +175,24 @@ class VercelConfig:
     #: Project name: Vercel's OIDC ``sub`` claim carries the team slug and the project *name*
     #: (``owner:<team_slug>:project:<project_name>:environment:<target>``), so the role trusts it.
     project_name: str
-    #: Vercel targets (``production``/``preview``/``development``) this environment feeds.
+    #: Vercel targets (``production``/``preview``/``development``) this environment feeds. Each
+    #: target of a project belongs to exactly one environment (ADR 0001, checked by ``load_all``):
+    #: its deployments read this environment's variables and assume this environment's role.
     targets: tuple[str, ...]
     #: Prefix that makes a variable browser-visible, e.g. ``NEXT_PUBLIC_``.
     public_prefix: str
+
+    @property
+    def variable_keys(self) -> tuple[str, ...]:
+        """The keys ``realtime-vercel-<env>`` writes to each target (docs/contracts.md)."""
+        return ("WEBSOCKET_API_ENDPOINT", f"{self.public_prefix}WEBSOCKET_API_ENDPOINT", "WEBSOCKET_REGION",
+                "WEBSOCKET_BROADCAST_QUEUE_URL", "AWS_ROLE_ARN")
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """The OIDC ``sub`` of this project's deployments in each target: what the role trusts."""
+        return tuple(f"owner:{self.team_slug}:project:{self.project_name}:environment:{target}"
+                     for target in self.targets)
 
 
 @dataclass(frozen=True)
@@ -190,6 +217,7 @@ class EnvConfig:
     connections: ConnectionsConfig
     messages: MessagesConfig
     broadcast: BroadcastConfig
+    notifications: NotificationsConfig
     logs: LogsConfig
     throttling: ThrottlingConfig
     alarms: AlarmsConfig
@@ -275,6 +303,12 @@ class _Reader:
                            lambda v: isinstance(v, list) and len(v) > 0
                            and all(isinstance(i, str) and item(i) for i in v), default)
         return tuple(value)
+
+    def distinct_strings(self, key: str, expected: str, item: Callable[[str], bool]) -> tuple[str, ...]:
+        values = self.strings(key, expected, item)
+        if len(set(values)) != len(values):
+            raise self.fail(key, f"a list of distinct {expected}", list(values))
+        return values
 
     def url(self, key: str, schemes: tuple[str, ...] = ("https",)) -> str:
         expected = "a URL with scheme " + " or ".join(schemes)
@@ -368,6 +402,11 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
                                 announcement_interval_seconds=bc_r.integer("announcement_interval_seconds", 0))
     bc_r.done()
 
+    ntf_r = root.table("notifications")
+    notifications = NotificationsConfig(retention_hours=ntf_r.integer("retention_hours", 1, 24 * 30),
+                                        replay_limit=ntf_r.integer("replay_limit", 1, 1000))
+    ntf_r.done()
+
     logs_r = root.table("logs")
     logs = LogsConfig(retention_days=logs_r.value(
         "retention_days", "a CloudWatch retention (one of " + ", ".join(map(str, CLOUDWATCH_RETENTION_DAYS)) + ")",
@@ -384,6 +423,7 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
         authorizer_denials_per_5min=al_r.integer("authorizer_denials_per_5min", 1),
         api_errors_per_5min=al_r.integer("api_errors_per_5min", 1),
         delivery_failures_per_5min=al_r.integer("delivery_failures_per_5min", 1),
+        resumes_not_recovered_per_5min=al_r.integer("resumes_not_recovered_per_5min", 1),
         notification_email=al_r.string("notification_email", "an e-mail address", EMAIL_RE))
     al_r.done()
 
@@ -398,8 +438,8 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
             project_id=vc_r.string("project_id", "a Vercel project id 'prj_…'", re.compile(r"^prj_\w+$")),
             project_name=vc_r.string("project_name", "a Vercel project name (lower-case, digits, '.', '_', '-')",
                                      re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")),
-            targets=vc_r.strings("targets", "Vercel targets (" + ", ".join(VERCEL_TARGETS) + ")",
-                                 lambda s: s in VERCEL_TARGETS),
+            targets=vc_r.distinct_strings("targets", "Vercel targets (" + ", ".join(VERCEL_TARGETS) + ")",
+                                          lambda s: s in VERCEL_TARGETS),
             public_prefix=vc_r.string("public_prefix", "an upper-case prefix ending in '_'", ENV_VAR_PREFIX_RE))
         vc_r.done()
 
@@ -418,10 +458,45 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
 
     return EnvConfig(name=name, region=region, account_id=account_id, state=state, cognito=cognito,
                      origins=origins, connections=connections, messages=messages, broadcast=broadcast,
-                     logs=logs, throttling=throttling, alarms=alarms, vercel=vercel, emulator=emulator,
+                     notifications=notifications, logs=logs, throttling=throttling, alarms=alarms, vercel=vercel, emulator=emulator,
                      source=source)
 
 
 def load_all(directory: Path = ENVIRONMENTS_DIR) -> dict[str, EnvConfig]:
-    """Every environment, in the order dev, staging, prod, local."""
-    return {name: load_env(name, directory=directory) for name in ENVIRONMENT_NAMES}
+    """Every environment, in the order dev, staging, prod, local, checked against each other."""
+    configs = {name: load_env(name, directory=directory) for name in ENVIRONMENT_NAMES}
+    check_vercel_ownership(configs.values())
+    return configs
+
+
+def check_vercel_ownership(configs: Iterable[EnvConfig]) -> None:
+    """ADR 0001: every Vercel variable (project, key, target, git branch) is written by one
+    environment, and every Vercel OIDC ``sub`` is trusted by one environment's role.
+
+    A second writer of a variable fails at apply time (the provider refuses the same key for an
+    overlapping target and git branch; Vercel answers ENV_CONFLICT), and a deployment could read
+    only one of them anyway; a ``sub`` trusted twice lets those deployments assume both roles. No
+    variable sets ``git_branch`` (the ``sub`` carries no branch, so a branch could not get a role of
+    its own): each covers every branch of its target.
+    """
+    writers: dict[tuple[str, str, str], EnvConfig] = {}  # (project id, key, target) -> writer
+    trusted: dict[str, EnvConfig] = {}  # sub -> the environment whose role trusts it
+    for cfg in configs:
+        if cfg.vercel is None:
+            continue
+        project = cfg.vercel.project_id
+        for target in cfg.vercel.targets:
+            shared = [key for key in cfg.vercel.variable_keys if (project, key, target) in writers]
+            if shared:
+                other = writers[(project, shared[0], target)]
+                raise ConfigError(
+                    f"{other.source} and {cfg.source}: vercel.targets: both write {', '.join(shared)} to "
+                    f"target {target!r} (every git branch) of project {project}; each target of a project "
+                    f"belongs to one environment (ADR 0001)")
+            writers.update({(project, key, target): cfg for key in cfg.vercel.variable_keys})
+        for subject in cfg.vercel.subjects:
+            if subject in trusted:
+                raise ConfigError(
+                    f"{trusted[subject].source} and {cfg.source}: vercel.targets: both roles would trust "
+                    f"sub {subject!r}; each Vercel OIDC subject is trusted by one environment (ADR 0001)")
+            trusted[subject] = cfg

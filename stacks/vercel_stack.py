@@ -19,19 +19,21 @@ def vercel_stack_name(cfg: EnvConfig) -> str:
 def vercel_variables(cfg: EnvConfig, aws: RealtimeAwsStack) -> dict[str, tuple[str, str]]:
     """``{key: (value, comment)}`` from docs/contracts.md; values are references to ``aws``'s outputs."""
     assert cfg.vercel is not None and aws.vercel_role_arn is not None  # noqa: S101 - no Vercel in local
+    # The keys come from the config, which checks them across environments (ADR 0001).
+    endpoint, public_endpoint, region, queue_url, role_arn = cfg.vercel.variable_keys
     endpoint_comment = f"WebSocket URL of {cfg.stack_name} (wss://…/{cfg.stage_name})"
     return {
-        "WEBSOCKET_API_ENDPOINT": (aws.websocket_url, endpoint_comment),
-        f"{cfg.vercel.public_prefix}WEBSOCKET_API_ENDPOINT": (aws.websocket_url,
-                                                              endpoint_comment + ", browser-visible"),
-        "WEBSOCKET_REGION": (cfg.region, f"AWS region of {cfg.stack_name}"),
-        "WEBSOCKET_BROADCAST_QUEUE_URL": (aws.broadcast_queue_url, "SQS queue for broadcast requests"),
-        "AWS_ROLE_ARN": (aws.vercel_role_arn, "Role assumed with Vercel OIDC to send broadcast requests"),
+        endpoint: (aws.websocket_url, endpoint_comment),
+        public_endpoint: (aws.websocket_url, endpoint_comment + ", browser-visible"),
+        region: (cfg.region, f"AWS region of {cfg.stack_name}"),
+        queue_url: (aws.broadcast_queue_url, "SQS queue for broadcast requests"),
+        role_arn: (aws.vercel_role_arn, "Role assumed with Vercel OIDC to send broadcast requests"),
     }
 
 
 class RealtimeVercelStack(TerraformStack):
-    """One ``vercel_project_environment_variable`` per variable and Vercel target."""
+    """One ``vercel_project_environment_variable`` per variable and Vercel target; no ``git_branch``,
+    so each covers every branch of its target, which no other environment writes (ADR 0001)."""
 
     def __init__(self, scope: Construct, cfg: EnvConfig, aws: RealtimeAwsStack):
         super().__init__(scope, vercel_stack_name(cfg))

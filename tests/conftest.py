@@ -36,3 +36,18 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                             text=True, check=False)
     assert result.returncode == 0, f"synthesis failed:\n{result.stderr[-4000:]}"
     return outdir
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """A moto server on 127.0.0.1 for one test module (``http://127.0.0.1:<port>``): for code that
+    talks to an AWS endpoint URL, as the local stack's clients do, rather than to in-process moto."""
+    from moto.server import ThreadedMotoServer
+
+    from wsctl.local.up import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -13,7 +13,7 @@ import uuid
 
 import wsctl.ops_core  # noqa: F401 - puts lambda_src (the runtime's message models) on sys.path
 from wsctl.errors import WsctlError
-from wsctl.targets import KNOWN_ENVS, resolve
+from wsctl.targets import KNOWN_ENVS, Target, resolve
 
 
 def allowed_kinds() -> tuple[str, ...]:
@@ -22,12 +22,16 @@ def allowed_kinds() -> tuple[str, ...]:
     return typing.get_args(messages.NotificationKind)
 
 
+def check_kind(kind: str) -> None:
+    if kind not in allowed_kinds():
+        raise WsctlError(f"unknown kind {kind!r} (expected one of {', '.join(allowed_kinds())})")
+
+
 def build_request(users: list[str] | None, everyone: bool, kind: str, title: str, body: str | None) -> dict:
     from pydantic import ValidationError
     from realtime import messages
 
-    if kind not in allowed_kinds():
-        raise WsctlError(f"unknown kind {kind!r} (expected one of {', '.join(allowed_kinds())})")
+    check_kind(kind)
     notification = {"kind": kind, "title": title, **({"body": body} if body is not None else {})}
     document = {"id": f"wsctl-{uuid.uuid4()}", "target": {"all": True} if everyone else {"userIds": users},
                 "notification": notification}
@@ -43,8 +47,14 @@ def build_request(users: list[str] | None, everyone: bool, kind: str, title: str
 def run(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
-    document = build_request(args.user, args.all, args.kind, args.title, args.body)
+    check_kind(args.kind)  # bad input fails before any AWS call
     target = resolve(args.env)
+    users = args.user
+    if users and target.is_local:
+        from wsctl.local.token import local_user_ids
+
+        users = local_user_ids(users, target)
+    document = build_request(users, args.all, args.kind, args.title, args.body)
     queue_url = target.output("broadcast_queue_url")
     try:
         sent = target.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(document))
@@ -52,9 +62,31 @@ def run(args: argparse.Namespace) -> int:
         raise WsctlError(f"cannot reach the {args.env} queue (is the stack running?)") from None
     except botocore.exceptions.ClientError as error:
         raise WsctlError(f"cannot enqueue on {queue_url}: {error.response['Error'].get('Message')}") from None
-    audience = "all connections" if args.all else f"{len(args.user)} user(s)"
+    audience = "all connections" if args.all else f"{len(users)} user(s)"
     print(f"enqueued broadcast {document['id']} ({args.kind}) for {audience}: message {sent['MessageId']}")
+    print(open_connections(target, None if args.all else users))
     return 0
+
+
+def open_connections(target: Target, users: list[str] | None) -> str:
+    """How many open connections the broadcast can reach right now (all of them for ``None``), from
+    the connection table; a caller who cannot read it is told so, and the command still succeeds."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from wsctl.ops_core import ConnectionTable, DomainError
+
+    try:
+        table = ConnectionTable(target.client("dynamodb"), target.output("connections_table_name"))
+        count = table.count() if users is None else sum(table.count(user_id) for user_id in users)
+    except ClientError as error:
+        return f"open connections: not counted (cannot read the connection table: {error.response['Error'].get('Code')})"
+    except (BotoCoreError, DomainError, WsctlError) as error:
+        return f"open connections: not counted (cannot read the connection table: {type(error).__name__}: {error})"
+    if count:
+        return f"open connections {'in total' if users is None else 'of the target'}: {count}"
+    who = "nobody is connected" if users is None else f"{'this user has' if len(users) == 1 else 'these users have'} none"
+    return (f"open connections: 0 ({who}); nobody receives it live now — it is kept in the notification log "
+            "for tabs that resume within the retention window (ADR 0016)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--env", required=True, choices=KNOWN_ENVS)
     audience = parser.add_mutually_exclusive_group(required=True)
     audience.add_argument("--user", action="extend", nargs="+", metavar="ID",
-                          help="userId (Cognito sub); repeatable")
+                          help="userId (Cognito sub); with --env local also a local user name; repeatable")
     audience.add_argument("--all", action="store_true", help="every open connection")
     parser.add_argument("--kind", required=True, help="notification kind (the runtime's NotificationKind)")
     parser.add_argument("--title", required=True)

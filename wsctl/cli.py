@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from wsctl.errors import WsctlError
 
 # Modules that add sub-commands; each defines register(subparsers) and sets `func` on its parsers.
-COMMAND_MODULES = ("wsctl.local", "wsctl.broadcast", "wsctl.ops")
+COMMAND_MODULES = ("wsctl.local", "wsctl.broadcast", "wsctl.ops", "wsctl.notifications")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from realtime.adapters.aws import dynamodb_client, sqs_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
 from realtime.adapters.management_api import ManagementApiNotifier
+from realtime.adapters.notification_log import DynamoNotificationLog
 from realtime.adapters.sqs import SqsQueuePublisher
 from realtime.config import BroadcastConfig
 from realtime.events import queue_messages
@@ -13,11 +14,14 @@ from realtime.services.fan_out import FanOut
 
 CONFIG = BroadcastConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
-STORE = DynamoConnectionStore(dynamodb_client(), CONFIG.table_name)
+DYNAMODB = dynamodb_client()
+STORE = DynamoConnectionStore(DYNAMODB, CONFIG.table_name)
 NOTIFIER = ManagementApiNotifier.from_environment(CONFIG.connections_endpoint, CONFIG.concurrency)
 SERVICE = BroadcastService(STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.concurrency),
                            SqsQueuePublisher(sqs_client(), CONFIG.queue_url), SystemClock(), LOGGER, METRICS,
-                           scan_segments=CONFIG.scan_segments, announcement_interval_seconds=CONFIG.announcement_interval_seconds)
+                           scan_segments=CONFIG.scan_segments, announcement_interval_seconds=CONFIG.announcement_interval_seconds,
+                           log=DynamoNotificationLog(DYNAMODB, CONFIG.notifications_table),
+                           retention_seconds=CONFIG.retention_seconds)
 
 
 @instrumented(LOGGER, METRICS)

@@ -3,19 +3,26 @@
 from realtime.adapters.aws import dynamodb_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
 from realtime.adapters.management_api import ManagementApiNotifier
+from realtime.adapters.notification_log import DynamoNotificationLog
 from realtime.config import DefaultConfig
 from realtime.events import WebSocketRequest
 from realtime.observability import instrumented, telemetry
 from realtime.ports import SystemClock
 from realtime.services.client_messages import ClientMessageService
+from realtime.services.replay import ReplayPlanner
+from realtime.verification import lazy_token_verifier
 
 CONFIG = DefaultConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
+DYNAMODB = dynamodb_client()
 SERVICE = ClientMessageService(
-    DynamoConnectionStore(dynamodb_client(), CONFIG.table_name),
+    DynamoConnectionStore(DYNAMODB, CONFIG.table_name),
     ManagementApiNotifier.from_environment(CONFIG.connections_endpoint), SystemClock(), LOGGER, METRICS,
     max_message_bytes=CONFIG.max_message_bytes, rate_limit_per_minute=CONFIG.rate_limit_per_minute,
-    max_rate_violations=CONFIG.max_rate_violations)
+    max_rate_violations=CONFIG.max_rate_violations,
+    replay=ReplayPlanner(DynamoNotificationLog(DYNAMODB, CONFIG.notifications_table),
+                         retention_seconds=CONFIG.retention_seconds, max_notifications=CONFIG.resume_max_notifications),
+    verifier=lazy_token_verifier(CONFIG.token))
 
 
 @instrumented(LOGGER, METRICS)

@@ -3,11 +3,18 @@
 Imports python-jose and the standard library only: no boto3, no pydantic (cold start; enforced by
 tests/unit/test_authorizer_imports.py). Time checks use the injected clock, not python-jose's own,
 so that tests control time and the leeway is ours.
+
+At least as strict as AWS's own verifier (aws-jwt-verify 5.2 ``CognitoJwtVerifier`` with its
+defaults) on every header field and claim: tests/unit/test_authorizer_differential.py runs both
+over the same crafted tokens. Stricter where noted: RS256 only, ``exp``/``iat``/``sub`` required,
+a maximum lifetime, no ``iat`` in the future, exactly the configured issuer, a size bound.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import threading
 import time
 import urllib.request
@@ -23,7 +30,8 @@ from realtime.config import AuthorizerConfig
 from realtime.events import AuthorizerRequest
 from realtime.observability import Logger, Metrics
 
-#: Clock skew tolerated on exp/nbf/iat, seconds.
+#: Clock skew tolerated on an ``iat`` in the future, seconds. ``exp`` and ``nbf`` get none, like
+#: aws-jwt-verify's default (``graceSeconds: 0``): a token is expired the moment ``exp`` has passed.
 LEEWAY_SECONDS = 30
 #: Unknown-kid refetches happen at most once per this interval.
 REFETCH_INTERVAL_SECONDS = 60.0
@@ -32,6 +40,9 @@ RETRY_AFTER_FAILURE_SECONDS = 5.0
 JWKS_TIMEOUT_SECONDS = 2.0
 MAX_JWKS_BYTES = 512 * 1024
 MAX_TOKEN_CHARS = 16 * 1024
+#: aws-jwt-verify's shape check: three base64url segments, each with at most two '=' of padding.
+#: python-jose alone would skip other characters (whitespace, '!', a fourth '.') while decoding.
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}")
 
 
 class Unauthorized(Exception):  # noqa: N818 - the name is API Gateway's contract
@@ -64,8 +75,13 @@ def fetch_jwks(url: str, timeout: float = JWKS_TIMEOUT_SECONDS) -> Mapping[str, 
 
 def _signing_keys(document: Mapping[str, Any]) -> dict[str, Key]:
     keys: dict[str, Key] = {}
+    seen: set[str] = set()
     for entry in document.get("keys", []):
-        if not isinstance(entry, Mapping) or entry.get("kty") != "RSA" or not isinstance(entry.get("kid"), str):
+        kid = entry.get("kid") if isinstance(entry, Mapping) else None
+        if not isinstance(kid, str) or kid in seen:
+            continue  # the first entry with a kid decides it, usable or not (as aws-jwt-verify's lookup)
+        seen.add(kid)
+        if entry.get("kty") != "RSA":
             continue
         if entry.get("alg", "RS256") != "RS256" or entry.get("use", "sig") != "sig":
             continue
@@ -126,13 +142,33 @@ class VerifiedToken:
     issued_at: int
 
 
-def _number(claims: Mapping[str, Any], name: str, required: bool) -> int | None:
+def _number(claims: Mapping[str, Any], name: str, required: bool) -> int | float | None:
     value = claims.get(name)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidToken(f"claim {name} missing or not a number")
-    return int(value)
+    return value
+
+
+def _finite(document: Any) -> bool:
+    """False when JSON holds NaN or ±Infinity: python's parser reads those literals, JSON (and
+    aws-jwt-verify) does not. Iterative: the document may be nested as deep as the parser went."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if isinstance(value, Mapping):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return True
+
+
+#: Registered claims that must be strings when present, as aws-jwt-verify checks them (``aud``,
+#: ``exp``, ``nbf`` and ``iat`` are checked below; ``token_use`` and ``client_id`` by value).
+_STRING_CLAIMS = ("iss", "sub", "jti", "scope")
 
 
 class TokenVerifier:
@@ -144,10 +180,14 @@ class TokenVerifier:
     def verify(self, token: str) -> VerifiedToken:
         if len(token) > MAX_TOKEN_CHARS:
             raise InvalidToken("token too large")
+        if not JWT_SHAPE.fullmatch(token):
+            raise InvalidToken("malformed token")
         try:
             header = jwt.get_unverified_header(token)
-        except JOSEError:
+        except (JOSEError, RecursionError):
             raise InvalidToken("malformed token") from None
+        if not _finite(header):
+            raise InvalidToken("malformed token")
         if header.get("alg") != "RS256":
             raise InvalidToken("algorithm not allowed")
         kid = header.get("kid")
@@ -160,35 +200,47 @@ class TokenVerifier:
                 "verify_at_hash": False, "verify_iss": True, "verify_sub": False, "verify_jti": False,
             })
         except JOSEError as error:
-            raise InvalidToken("issuer mismatch" if "issuer" in str(error).lower() else "bad signature") from None
+            message = str(error).lower()
+            raise InvalidToken("issuer mismatch" if "issuer" in message
+                               else "malformed token" if "payload" in message else "bad signature") from None
+        except RecursionError:
+            raise InvalidToken("malformed token") from None
         return self._check_claims(claims)
 
     def _check_claims(self, claims: Mapping[str, Any]) -> VerifiedToken:
         now = self.clock()
-        if claims.get("token_use") != self.config.token_use:
-            raise InvalidToken("wrong token_use")
-        if self.config.token_use == "id":  # noqa: S105 - token kind, not a secret
-            audience = claims.get("aud")
-            audiences = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
-            if not any(isinstance(a, str) and a in self.config.client_ids for a in audiences):
-                raise InvalidToken("audience not allowed")
-        elif claims.get("client_id") not in self.config.client_ids:
-            raise InvalidToken("client_id not allowed")
+        if not _finite(claims):
+            raise InvalidToken("malformed token")
+        for name in _STRING_CLAIMS:
+            if name in claims and not isinstance(claims[name], str):
+                raise InvalidToken(f"claim {name} not a string")
+        audience = claims.get("aud")
+        if "aud" in claims and not (isinstance(audience, str) or (
+                isinstance(audience, list) and all(isinstance(a, str) for a in audience))):
+            raise InvalidToken("claim aud not a string or a list of strings")
         expires_at = _number(claims, "exp", required=True)
         issued_at = _number(claims, "iat", required=True)
         not_before = _number(claims, "nbf", required=False)
-        if expires_at < now - LEEWAY_SECONDS:
+        if claims.get("token_use") != self.config.token_use:
+            raise InvalidToken("wrong token_use")
+        if self.config.token_use == "id":  # noqa: S105 - token kind, not a secret
+            # Cognito puts one client id in an id token's aud; a list is refused (as aws-jwt-verify does).
+            if not isinstance(audience, str) or audience not in self.config.client_ids:
+                raise InvalidToken("audience not allowed")
+        elif not isinstance(claims.get("client_id"), str) or claims["client_id"] not in self.config.client_ids:
+            raise InvalidToken("client_id not allowed")
+        if expires_at < now:
             raise InvalidToken("token expired")
-        if not_before is not None and not_before > now + LEEWAY_SECONDS:
+        if not_before is not None and not_before > now:
             raise InvalidToken("token not yet valid")
         if issued_at > now + LEEWAY_SECONDS:
             raise InvalidToken("token issued in the future")
         if expires_at - issued_at > self.config.max_token_age_seconds:
             raise InvalidToken("token lifetime above maximum")
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject:
+        if not subject:
             raise InvalidToken("missing sub")
-        return VerifiedToken(user_id=subject, expires_at=expires_at, issued_at=issued_at)
+        return VerifiedToken(user_id=subject, expires_at=int(expires_at), issued_at=int(issued_at))
 
 
 def policy(principal_id: str, effect: str, method_arn: str, context: Mapping[str, Any] | None = None) -> dict:

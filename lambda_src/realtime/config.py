@@ -102,6 +102,30 @@ class CommonConfig:
 
 
 @dataclass(frozen=True)
+class TokenRules:
+    """What a token must satisfy (``realtime.auth.TokenVerifier``): the authorizer's rules, also applied by
+    ``default`` to an in-band ``refresh`` — one set of variables, so the two can never disagree."""
+
+    issuer: str
+    jwks_url: str
+    client_ids: frozenset[str]
+    token_use: str
+    max_token_age_seconds: int
+    jwks_cache_ttl_seconds: int
+
+    @classmethod
+    def load(cls, env: _Env) -> TokenRules:
+        return cls(
+            issuer=env.url("COGNITO_ISSUER"),
+            jwks_url=env.url("COGNITO_JWKS_URL"),
+            client_ids=frozenset(env.csv("COGNITO_CLIENT_IDS")),
+            token_use=env.choice("COGNITO_TOKEN_USE", ("id", "access")),
+            max_token_age_seconds=env.integer("MAX_TOKEN_AGE_SECONDS", 60),
+            jwks_cache_ttl_seconds=env.integer("JWKS_CACHE_TTL_SECONDS", 60),
+        )
+
+
+@dataclass(frozen=True)
 class AuthorizerConfig:
     common: CommonConfig
     issuer: str
@@ -116,17 +140,18 @@ class AuthorizerConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthorizerConfig:
         env = _Env(os.environ if environ is None else environ)
+        rules = TokenRules.load(env)
         return cls(
             common=CommonConfig.load(env, "authorizer"),
-            issuer=env.url("COGNITO_ISSUER"),
-            jwks_url=env.url("COGNITO_JWKS_URL"),
-            client_ids=frozenset(env.csv("COGNITO_CLIENT_IDS")),
-            token_use=env.choice("COGNITO_TOKEN_USE", ("id", "access")),
+            issuer=rules.issuer,
+            jwks_url=rules.jwks_url,
+            client_ids=rules.client_ids,
+            token_use=rules.token_use,
             allowed_origins=frozenset(env.csv(
                 "ALLOWED_ORIGINS", _is_origin, "comma-separated scheme://host[:port] origins")),
             allow_missing_origin=env.boolean("ALLOW_MISSING_ORIGIN"),
-            max_token_age_seconds=env.integer("MAX_TOKEN_AGE_SECONDS", 60),
-            jwks_cache_ttl_seconds=env.integer("JWKS_CACHE_TTL_SECONDS", 60),
+            max_token_age_seconds=rules.max_token_age_seconds,
+            jwks_cache_ttl_seconds=rules.jwks_cache_ttl_seconds,
         )
 
 
@@ -167,6 +192,10 @@ class DefaultConfig:
     max_message_bytes: int
     rate_limit_per_minute: int
     max_rate_violations: int
+    notifications_table: str
+    retention_seconds: int
+    resume_max_notifications: int
+    token: TokenRules
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DefaultConfig:
@@ -178,6 +207,10 @@ class DefaultConfig:
             max_message_bytes=env.integer("MAX_MESSAGE_BYTES", 64, API_GATEWAY_MAX_FRAME_BYTES),
             rate_limit_per_minute=env.integer("MESSAGE_RATE_LIMIT_PER_MINUTE", 1),
             max_rate_violations=env.integer("MAX_RATE_VIOLATIONS", 1),
+            notifications_table=env.string("NOTIFICATIONS_TABLE"),
+            retention_seconds=env.integer("NOTIFICATION_RETENTION_SECONDS", 1),
+            resume_max_notifications=env.integer("RESUME_MAX_NOTIFICATIONS", 1, 1000),
+            token=TokenRules.load(env),
         )
 
 
@@ -190,6 +223,8 @@ class BroadcastConfig:
     concurrency: int
     scan_segments: int
     announcement_interval_seconds: int
+    notifications_table: str
+    retention_seconds: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BroadcastConfig:
@@ -202,6 +237,8 @@ class BroadcastConfig:
             concurrency=env.integer("BROADCAST_CONCURRENCY", 1, 512),
             scan_segments=env.integer("BROADCAST_SCAN_SEGMENTS", 1, 1000),
             announcement_interval_seconds=env.integer("ANNOUNCEMENT_INTERVAL_SECONDS", 0),
+            notifications_table=env.string("NOTIFICATIONS_TABLE"),
+            retention_seconds=env.integer("NOTIFICATION_RETENTION_SECONDS", 1),
         )
 
 

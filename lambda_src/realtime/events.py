@@ -1,6 +1,7 @@
 """Read-only typed views over the Lambda events this backend receives.
 
-Shapes follow API Gateway's documented WebSocket events (tests/events/*.json). Views copy only the
+Shapes follow real API Gateway events (tests/handlers/test_real_events.py feeds every handler the
+third-party captures in ../shared/aws-events/; tests/events/*.json are held to them). Views copy only the
 fields the domain needs, so nothing downstream can log a whole event or a query string by accident.
 """
 

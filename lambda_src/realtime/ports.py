@@ -11,6 +11,11 @@ from typing import Protocol
 #: API Gateway closes every WebSocket connection after 2 hours; rows outlive that by a slack.
 MAX_CONNECTION_SECONDS = 7200
 ROW_TTL_SLACK_SECONDS = 600
+#: A 410 from @connections for a row younger than this is a connection still inside ``$connect``
+#: (API Gateway only accepts posts once ``$connect`` has returned): its row must be kept.
+CONNECT_GRACE_SECONDS = 30
+#: The notification-log partition of global announcements (stored once, merged into every user's stream).
+GLOBAL_PARTITION = "#global"
 
 
 def expiry_bucket(token_expires_at: int) -> str:
@@ -47,6 +52,8 @@ class MessageWindow:
     count: int
     violations: int
     token_expires_at: int
+    #: The connection's user (the row's ``userId``): whose notification log a ``resume`` reads.
+    user_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,13 +90,24 @@ class SystemClock:
 
 
 class ConnectionStore(Protocol):
-    """The connection table. Raises Throttled / StoreUnavailable / LimitReached, never botocore errors."""
+    """The connection table. Raises Throttled / StoreUnavailable / LimitReached, never botocore errors.
+
+    Besides the rows (and their eventually consistent GSIs) it keeps one membership item per user, read
+    with strong consistency, so that a broadcast finds a connection registered a moment ago (ADR 0016).
+    """
 
     def add(self, connection: Connection, *, global_limit: int, per_user_limit: int) -> None:
-        """Write the row and increment the counter atomically, or write nothing."""
+        """Write the row, the user's membership entry and increment the counter atomically, or write nothing."""
 
     def remove(self, connection_id: str) -> bool:
-        """Delete the row and decrement the counter; False (and no decrement) if there was no row."""
+        """Delete the row and its membership entry and decrement the counter; False if there was no row."""
+
+    def remove_stale(self, connection_id: str, connected_before: int) -> bool:
+        """:meth:`remove`, but only when the row was created before ``connected_before`` (a 410 for a younger
+        row is a connection still in ``$connect``)."""
+
+    def refresh_token(self, connection_id: str, user_id: str, token_expires_at: int) -> bool:
+        """Move the connection's token expiry (and its expiry bucket); False if the row is gone or not the user's."""
 
     def get(self, connection_id: str) -> Connection | None: ...
 
@@ -106,7 +124,8 @@ class ConnectionStore(Protocol):
 
     def add_rate_violation(self, connection_id: str) -> int: ...
 
-    def connections_of_users(self, user_ids: Iterable[str]) -> list[str]: ...
+    def connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
+        """Every connection of these users, including ones registered a moment ago (strongly consistent)."""
 
     def scan_page(self, segment: int, total_segments: int, cursor: str | None) -> Page: ...
 
@@ -136,3 +155,43 @@ class Notifier(Protocol):
 
 class QueuePublisher(Protocol):
     def publish(self, bodies: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One stored notification: a user's (partition = the user's id) or a global one (``GLOBAL_PARTITION``)."""
+
+    partition: str
+    #: ``realtime.cursors`` format; the sort key.
+    cursor: str
+    request_id: str
+    #: The exact ``notification`` frame the connections were sent: a replay is byte-identical.
+    frame: str
+    #: Epoch seconds after which the entry is out of the retention window (the table's TTL).
+    expires_at: int
+    #: Global entries only: when the last scan segment finished delivering it (None while in flight).
+    settled_at: int | None = None
+
+
+class NotificationLog(Protocol):
+    """The notification log table. Raises Throttled / StoreUnavailable, never botocore errors."""
+
+    def append(self, entries: Sequence[LogEntry]) -> None:
+        """Store every entry, or raise (a partial write is retried by the caller with new cursors)."""
+
+    def read_after(self, partition: str, lower: str, limit: int) -> list[LogEntry]:
+        """The oldest ``limit`` entries with ``cursor > lower``, in cursor order, strongly consistent."""
+
+    def read_before(self, partition: str, upper: str, lower: str, limit: int) -> list[LogEntry]:
+        """The newest ``limit`` entries with ``lower < cursor < upper``, newest first, strongly consistent."""
+
+    def get(self, partition: str, cursor: str) -> LogEntry | None: ...
+
+    def settle_segment(self, cursor: str, segment: int, total: int, now: int) -> None:
+        """Record that one scan segment of a global entry is delivered; the last one sets ``settled_at``."""
+
+    def entries(self, partition: str) -> Iterable[LogEntry]:
+        """All entries of a partition, oldest first (operations: ``wsctl notifications list``)."""
+
+    def purge(self, partition: str) -> int:
+        """Delete every entry of a partition (a deletion request); returns how many."""

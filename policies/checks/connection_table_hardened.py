@@ -1,4 +1,4 @@
-"""CKV_RT_001: the connection table expires rows, can be restored and is encrypted with our key."""
+"""CKV_RT_001: every table (connections, notification log) expires items, can be restored and uses our key."""
 
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
@@ -8,7 +8,7 @@ from rt_values import attr, resource_reference
 class ConnectionTableHardened(BaseResourceCheck):
     def __init__(self) -> None:
         super().__init__(
-            name="Ensure the connection table has TTL on expiresAt, point-in-time recovery and CMK encryption",
+            name="Ensure every DynamoDB table has TTL on expiresAt, point-in-time recovery and CMK encryption",
             id="CKV_RT_001",
             categories=[CheckCategories.BACKUP_AND_RECOVERY, CheckCategories.ENCRYPTION],
             supported_resources=["aws_dynamodb_table"],

@@ -9,17 +9,14 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
     DynamodbTableAttribute,
     DynamodbTableGlobalSecondaryIndex,
-    DynamodbTablePointInTimeRecovery,
-    DynamodbTableServerSideEncryption,
-    DynamodbTableTtl,
 )
 from constructs import Construct
 
 from stacks.constructs.iam import LeastPrivilegeRole
 from stacks.constructs.kms_key import CustomerManagedKey
+from stacks.constructs.table_hardening import hardened_table
 
 PARTITION_KEY = "connectionId"
-TTL_ATTRIBUTE = "expiresAt"
 BY_USER_INDEX = "byUser"
 BY_TOKEN_EXPIRY_INDEX = "byTokenExpiry"  # noqa: S105 - an index name
 # Everything the runtime does to single items: the connect transaction (Put + counter Update),
@@ -46,7 +43,6 @@ class ConnectionTable(Construct):
         self.table = DynamodbTable(
             self, "table",
             name=props.name,
-            billing_mode="PAY_PER_REQUEST",
             hash_key=PARTITION_KEY,
             attribute=[
                 DynamodbTableAttribute(name=PARTITION_KEY, type="S"),
@@ -60,10 +56,7 @@ class ConnectionTable(Construct):
                 DynamodbTableGlobalSecondaryIndex(name=BY_TOKEN_EXPIRY_INDEX, hash_key="expiryBucket",
                                                   range_key="tokenExpiresAt", projection_type="KEYS_ONLY"),
             ],
-            ttl=DynamodbTableTtl(attribute_name=TTL_ATTRIBUTE, enabled=True),
-            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
-            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.key.arn),
-            deletion_protection_enabled=props.deletion_protection,
+            **hardened_table(props.key, props.deletion_protection),
         )
 
         self.table_name: str = self.table.name

@@ -19,13 +19,9 @@ class VercelOidcRoleProps:
     role_name: str
     #: Team slug: issuer ``https://oidc.vercel.com/<team_slug>``, audience ``https://vercel.com/<team_slug>``.
     team_slug: str
-    project: str
-    #: Vercel targets (``production``/``preview``/``development``) whose deployments may assume the role.
-    targets: tuple[str, ...]
-
-
-def vercel_subjects(team_slug: str, project: str, targets: tuple[str, ...]) -> list[str]:
-    return [f"owner:{team_slug}:project:{project}:environment:{target}" for target in targets]
+    #: Exact ``sub`` claims (``owner:<team>:project:<name>:environment:<target>``) whose deployments may
+    #: assume the role: ``VercelConfig.subjects``, which no other environment's role trusts (ADR 0001).
+    subjects: tuple[str, ...]
 
 
 class VercelOidcRole(Construct):
@@ -41,7 +37,7 @@ class VercelOidcRole(Construct):
             principal={"Federated": self.provider.arn},
             condition={"StringEquals": {
                 f"{issuer_host}:aud": audience,
-                f"{issuer_host}:sub": vercel_subjects(props.team_slug, props.project, props.targets),
+                f"{issuer_host}:sub": list(props.subjects),
             }})])
         self.execution = LeastPrivilegeRole(self, "role", name=props.role_name, trust_policy=trust)
 

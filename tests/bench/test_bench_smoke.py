@@ -149,6 +149,19 @@ def test_report_renders_every_section_and_updates_only_the_adr_markers(tmp_path,
     assert adr.read_text() == first
 
 
+def test_resume_bench_replays_through_the_real_services_and_measures_the_logs_cost():
+    from bench.resume import MISSED, run
+
+    res = run(quick=True, local=False, repeats=3, cold_samples=1)
+
+    assert_result(res, "resume")
+    # every in-process resume answered recovered with exactly the missed count (asserted inside), and
+    # each figure has its same-run baseline
+    assert set(res["raw"]["resume"]) == set(MISSED)
+    assert set(res["raw"]["broadcast"]) == {"memory-1", "memory-25", "moto-1", "moto-25"}
+    assert all(r["baseline"] for r in res["rows"])
+
+
 def test_percentile_is_nearest_rank():
     assert percentile(list(range(1, 101)), 99) == 99
     assert percentile([5.0], 50) == 5.0

@@ -10,7 +10,9 @@ torn down (SIGTERM, like Ctrl-C) at the end of the session.
 The object it returns (:class:`LocalStack`) offers:
 
 * ``endpoints`` — the ``READY`` document (``ws_url``, ``connections_url``, ``region``,
-  ``user_pool_id``, ``client_id``, ``jwks_url``, ``aws_endpoint``);
+  ``user_pool_id``, ``client_id``, ``jwks_url``, ``aws_endpoint``, ``dashboard_url``: the demo
+  dashboard, on a free port here — the browser tests show it at the allowed origin
+  ``http://localhost:5173`` through Playwright routing, see tests/e2e/web/conftest.py);
 * ``outputs`` — the flattened terraform outputs (``.local/e2e/outputs.json``);
 * ``local_dir`` — the state directory of this stack (what ``.local`` is for ``make local``);
 * ``env`` — environment for subprocesses: ``wsctl … --env local`` run with it targets this stack;
@@ -31,14 +33,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from wsctl.local.token import mint_token, sign_like_the_emulator
 from wsctl.local.up import free_port, port_is_free
+
+__all__ = ["LocalStack", "local_stack", "sign_like_the_emulator"]  # the helper lives in wsctl.local.token
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 E2E_SLOTS = [REPO_ROOT / ".local" / ("e2e" if n == 0 else f"e2e-{n}") for n in range(6)]
@@ -48,6 +52,8 @@ TEST_SETTINGS = {
     "REALTIME_LOCAL_SCHEDULE_INTERVAL_SECONDS": "2",
     "REALTIME_LOCAL_ABRUPT_DISCONNECT_DELAY_SECONDS": "120",
     "REALTIME_LOCAL_WIRING_POLL_SECONDS": "0.5",
+    # The dashboard's sign-in hands out 30-s tokens, so browser tests see refreshes (tests/e2e/web).
+    "REALTIME_LOCAL_TOKEN_LIFETIME_SECONDS": "30",
 }
 READY_TIMEOUT_SECONDS = 420
 
@@ -121,14 +127,18 @@ class LocalStack:
                             region_name=self.endpoints["region"], aws_access_key_id="test",
                             aws_secret_access_key="test")
 
-    def _issued(self, user: str):
-        from wsctl.local.token import issue_token
+    @property
+    def target(self):
         from wsctl.targets import Target
 
+        return Target(env="local", region=self.endpoints["region"], outputs=self.outputs,
+                      aws_endpoint=self.endpoints["aws_endpoint"])
+
+    def _issued(self, user: str):
+        from wsctl.local.token import issue_token
+
         if user not in self._users:
-            target = Target(env="local", region=self.endpoints["region"], outputs=self.outputs,
-                            aws_endpoint=self.endpoints["aws_endpoint"])
-            self._users[user] = issue_token(user, target)
+            self._users[user] = issue_token(user, self.target)
         return self._users[user]
 
     def token(self, user: str) -> str:
@@ -139,24 +149,11 @@ class LocalStack:
 
     def mint_token(self, user: str, lifetime_seconds: int, issued_at: int | None = None) -> str:
         """An IdToken like the pool's, signed with the emulator's (public, moto-bundled) key."""
-        now = int(time.time()) if issued_at is None else issued_at
-        return sign_like_the_emulator({"iss": f"https://cognito-idp.{self.endpoints['region']}.amazonaws.com/{self.endpoints['user_pool_id']}",
-                  "sub": self.user_id(user), "aud": self.endpoints["client_id"], "token_use": "id",
-                  "iat": now, "auth_time": now, "exp": now + lifetime_seconds, "jti": str(uuid.uuid4()),
-                  "cognito:username": user})
+        return mint_token(self.target, user, self.user_id(user), lifetime_seconds, issued_at)
 
     def wsctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([*WSCTL, *args], cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
                               timeout=timeout, check=False)
-
-
-def sign_like_the_emulator(claims: dict[str, Any]) -> str:
-    """RS256 with the key moto signs every pool's tokens with (kid "dummy"; public, local use only)."""
-    from jose import jwt
-    from moto.utilities.utils import load_resource
-
-    key = load_resource("cognitoidp/resources/jwks-private.json")
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "dummy"})
 
 
 def _tool_env(local_dir: Path) -> dict[str, str]:
@@ -179,7 +176,8 @@ def local_stack() -> LocalStack:
     log_path = local_dir / "local-up.log"
     started = time.monotonic()
     with open(log_path, "w") as log:
-        process = subprocess.Popen([*WSCTL, "local", "up", "--port", str(gateway_port), "--aws-port", str(aws_port)],
+        process = subprocess.Popen([*WSCTL, "local", "up", "--port", str(gateway_port), "--aws-port", str(aws_port),
+                                    "--dashboard-port", str(free_port())],
                                    cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         endpoints = _wait_ready(process, log_path)

@@ -18,8 +18,11 @@ import zipfile
 
 import pytest
 import websockets
+import websockets.sync.client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from wsctl.gateway.server import Gateway, GatewaySettings, select_route_key
+from wsctl.gateway.server import MAX_HEAD_BYTES, MAX_URL_CHARS, Gateway, GatewaySettings, select_route_key
 from wsctl.gateway.wiring import (
     AuthorizerSpec,
     EventSourceSpec,
@@ -75,17 +78,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -274,3 +266,159 @@ def test_route_selection_expression():
     assert select_route_key("$request.body.a.b", '{"a": {"b": "deep"}}') == "deep"
     assert select_route_key("$request.body.type", "[1]") is None
     assert select_route_key("$request.body.type", b"\x00binary") is None
+
+
+def test_route_selection_survives_json_nested_beyond_the_parser():
+    deep = "[" * 100_000 + "]" * 100_000
+    assert select_route_key("$request.body.action", deep) is None
+    assert select_route_key("$request.body.action", '{"action": "custom", "x": ' + deep + "}") is None
+
+
+# --- route selection through the gateway, as a property -----------------------------------------
+# The stub's routes: "custom" and $default (every route echoes its routeKey). A frame selects
+# "custom" only when it is a JSON object whose top-level "action" is the string "custom"; every
+# other frame goes to $default, as API Gateway sends what its expression cannot evaluate there.
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+actions = st.sampled_from(["custom", "$default", "$connect", "$disconnect", "nope", "Custom", "custom "]) | json_values
+
+
+def nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def expected_route(action) -> str:
+    return "custom" if action == "custom" and isinstance(action, str) else "$default"
+
+
+#: (frame, the route API Gateway selects for it). Depths stay clear of the parser's limit (~1,000):
+#: up to 100 levels parse; from 5,000 levels (10-40 KB, under the 128 KiB frame limit) they cannot.
+routed_frames = st.one_of(
+    st.tuples(actions, st.dictionaries(st.text(max_size=8).filter(lambda k: k != "action"), json_values,
+                                       max_size=3))
+    .map(lambda pair: (json.dumps({**pair[1], "action": pair[0]}), expected_route(pair[0]))),
+    st.tuples(actions, st.integers(1, 100))
+    .map(lambda pair: (f'{{"action": {json.dumps(pair[0])}, "deep": {nested(pair[1])}}}', expected_route(pair[0]))),
+    st.integers(5_000, 10_000).map(lambda depth: (f'{{"action": "custom", "deep": {nested(depth)}}}', "$default")),
+    st.integers(5_000, 20_000).map(lambda depth: ("[" * depth + "]" * depth, "$default")),
+    json_values.filter(lambda v: not isinstance(v, dict)).map(lambda v: (json.dumps(v), "$default")),
+    st.fixed_dictionaries({"data": st.fixed_dictionaries({"action": st.just("custom")})})
+    .map(lambda v: (json.dumps(v), "$default")),  # only the top-level "action" is the expression's
+    st.text(max_size=50).map(lambda t: ("not json " + t, "$default")),
+    st.binary(max_size=50).map(lambda b: (b, "$default")),
+)
+
+
+def test_route_selection_through_the_gateway_is_total(world):
+    """Whatever a client sends, exactly one route runs and answers: never a silent drop."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    gateway = asyncio.run_coroutine_threadsafe(world.start(), loop).result(60)
+    try:
+        with websockets.sync.client.connect(world.url + "?token=ok", open_timeout=10, max_size=None) as ws:
+            @settings(max_examples=80, deadline=None, database=None,
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+            @given(routed_frames)
+            def routes(case):
+                frame, route = case
+                ws.send(frame)
+                assert json.loads(ws.recv(timeout=10))["route"] == route
+
+            routes()
+    finally:
+        asyncio.run_coroutine_threadsafe(gateway.stop(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+# --- handshakes the gateway refuses -------------------------------------------------------------
+
+def _raw_handshake(port: int, target: str, extra_headers: list[str] = ()) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Send one upgrade request byte for byte; (status line, headers, body) of the answer."""
+    lines = [f"GET {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", *extra_headers]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = raw.recv(65536)
+            assert chunk, f"connection closed without an answer after {answer!r}"
+            answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = [(name.strip(), value.strip()) for name, _, value in (h.partition(":") for h in header_lines)]
+        length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
+        while len(body) < length:
+            chunk = raw.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return status, headers, body
+
+
+def test_oversized_handshakes_are_answered_414_or_431(world):
+    port = int(world.url.split(":")[2].split("/")[0])
+    long_token = "a" * 20_000  # a 20 KB token in the query string: over API Gateway's 4,096-character URL quota
+    cases = {
+        "token-20kb": ("/local?token=" + long_token, []),
+        "url-one-over": ("/local?token=" + "a" * (MAX_URL_CHARS - len("/local?token=") + 1), []),
+        "url-70kb": ("/local?token=" + "a" * 70_000, []),  # over the stream buffer's limit as well
+        "header-over-head-limit": ("/local?token=ok", [f"X-Big: {'b' * MAX_HEAD_BYTES}"]),
+        "header-line-9kb": ("/local?token=ok", [f"X-Big: {'b' * 9_000}"]),
+        "too-many-headers": ("/local?token=ok", [f"X-H{i}: v" for i in range(200)]),
+        "head-70kb": ("/local?token=ok", [f"X-H{i}: {'c' * 7_000}" for i in range(10)]),
+    }
+
+    async def scenario():
+        gateway = await world.start()
+        try:
+            answers = {name: await asyncio.to_thread(_raw_handshake, port, target, headers)
+                       for name, (target, headers) in cases.items()}
+            at_the_limit = await asyncio.to_thread(
+                _raw_handshake, port, "/local?token=unauthorized&pad=" + "a" * (MAX_URL_CHARS - 31))
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(f"{world.url}?token={long_token}", open_timeout=10):
+                    pass
+            return answers, at_the_limit, refused.value.response.status_code
+        finally:
+            await gateway.stop()
+
+    answers, at_the_limit, client_status = asyncio.run(scenario())
+    assert {name: status for name, (status, _, _) in answers.items()} == {
+        "token-20kb": "HTTP/1.1 414 URI Too Long",
+        "url-one-over": "HTTP/1.1 414 URI Too Long",
+        "url-70kb": "HTTP/1.1 414 URI Too Long",
+        "header-over-head-limit": "HTTP/1.1 431 Request Header Fields Too Large",
+        "header-line-9kb": "HTTP/1.1 431 Request Header Fields Too Large",
+        "too-many-headers": "HTTP/1.1 431 Request Header Fields Too Large",
+        "head-70kb": "HTTP/1.1 431 Request Header Fields Too Large",
+    }
+    assert all(json.loads(body) == {"message": status.split(" ", 2)[2]} for status, _, body in answers.values())
+    assert client_status == 414  # what a websockets client sees for the 20 KB token
+    # a URL of exactly 4,096 characters is within the quota: it reaches the authorizer
+    assert at_the_limit[0] == "HTTP/1.1 401 Unauthorized"
+    assert len(world.invocations("authorizer")) == 1
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ("", 401), ("?token=unauthorized", 401), ("?token=deny", 403), ("?token=ok&status=429", 429),
+    ("?token=ok&status=503", 503)])
+def test_a_refused_handshake_carries_one_content_type(world, query, status):
+    port = int(world.url.split(":")[2].split("/")[0])
+
+    async def scenario():
+        gateway = await world.start()
+        try:
+            return await asyncio.to_thread(_raw_handshake, port, "/local" + query)
+        finally:
+            await gateway.stop()
+
+    status_line, headers, body = asyncio.run(scenario())
+    assert status_line.split(" ")[1] == str(status)
+    assert [v for k, v in headers if k.lower() == "content-type"] == ["application/json"]
+    assert [v for k, v in headers if k.lower() == "content-length"] == [str(len(body))]

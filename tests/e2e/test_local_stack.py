@@ -178,14 +178,19 @@ def test_wsctl_broadcast_reaches_the_user_and_rejects_unknown_kinds(local_stack)
 
     async def scenario():
         async with await open_ws(local_stack.ws_url, local_stack.token(user)) as ws:
-            result = await asyncio.to_thread(local_stack.wsctl, "broadcast", "--env", "local", "--user",
-                                             local_stack.user_id(user), "--kind", "moc.upload.completed",
-                                             "--title", "Upload done", "--body", "3 files")
+            # the local user name, not the sub: --env local resolves it through the pool
+            result = await asyncio.to_thread(local_stack.wsctl, "broadcast", "--env", "local", "--user", user,
+                                             "--kind", "moc.upload.completed", "--title", "Upload done",
+                                             "--body", "3 files")
             assert result.returncode == 0, result.stderr
-            return await receive_json(ws, timeout=5)
+            return result, await receive_json(ws, timeout=5)
 
-    message = asyncio.run(scenario())
+    result, message = asyncio.run(scenario())
     assert message["data"]["kind"] == "moc.upload.completed" and message["data"]["body"] == "3 files"
+    assert result.stdout.splitlines()[1] == "open connections of the target: 1"
+    nobody = local_stack.wsctl("broadcast", "--env", "local", "--user", unique_user("nobody"), "--kind", "set.created",
+                               "--title", "x")
+    assert nobody.returncode == 1 and "no local user" in nobody.stderr and not nobody.stdout
     refused = local_stack.wsctl("broadcast", "--env", "local", "--all", "--kind", "cat.pictures", "--title", "x")
     assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
     assert "unknown kind" in refused.stderr
@@ -207,7 +212,11 @@ def test_a_vanished_client_becomes_a_gone_row_that_the_next_broadcast_removes(lo
     with pytest.raises(botocore.exceptions.ClientError) as gone:
         local_stack.management_api().get_connection(ConnectionId=rows[0])
     assert gone.value.response["Error"]["Code"] == "GoneException"
-    # WHEN the next broadcast addresses that user THEN the broadcast removes the row
+    # WHEN, once it is older than a connection still inside $connect could be (ADR 0016), the next
+    # broadcast addresses that user THEN the broadcast removes the row
+    local_stack.client("dynamodb").update_item(
+        TableName=local_stack.outputs["connections_table_name"], Key={"connectionId": {"S": rows[0]}},
+        UpdateExpression="SET connectedAt = :t", ExpressionAttributeValues={":t": {"N": str(int(time.time()) - 60)}})
     enqueue_broadcast(local_stack, {"userIds": [user_id]})
     assert wait_until(lambda: connection_ids(local_stack, user_id) == [], timeout=5)
 

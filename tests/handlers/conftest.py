@@ -16,7 +16,15 @@ import pytest
 from moto import mock_aws
 from realtime.adapters.memory import RecordingNotifier
 
-from tests.integration.aws import REGION, TABLE, create_connections_table, create_queue
+from tests.integration.aws import (
+    NOTIFICATIONS_TABLE,
+    REGION,
+    TABLE,
+    create_connections_table,
+    create_notifications_table,
+    create_queue,
+)
+from tests.unit.tokens import CLIENT_ID, ISSUER, JwksServer
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -26,6 +34,12 @@ LAMBDA_ENV = {
     "GLOBAL_CONNECTION_LIMIT": "5", "PER_USER_CONNECTION_LIMIT": "3",
     "MAX_MESSAGE_BYTES": "4096", "MESSAGE_RATE_LIMIT_PER_MINUTE": "30", "MAX_RATE_VIOLATIONS": "3",
     "BROADCAST_CONCURRENCY": "8", "BROADCAST_SCAN_SEGMENTS": "2", "ANNOUNCEMENT_INTERVAL_SECONDS": "60",
+    "NOTIFICATIONS_TABLE": NOTIFICATIONS_TABLE, "NOTIFICATION_RETENTION_SECONDS": "86400",
+    "RESUME_MAX_NOTIFICATIONS": "100",
+    "COGNITO_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool",
+    "COGNITO_JWKS_URL": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool/.well-known/jwks.json",
+    "COGNITO_CLIENT_IDS": "test-client", "COGNITO_TOKEN_USE": "id", "MAX_TOKEN_AGE_SECONDS": "86400",
+    "JWKS_CACHE_TTL_SECONDS": "3600",
     "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 }
 
@@ -61,9 +75,11 @@ def aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         create_connections_table(dynamodb)
+        create_notifications_table(dynamodb)
         queue_url = create_queue(sqs)
         monkeypatch.setenv("BROADCAST_QUEUE_URL", queue_url)
-        yield type("Aws", (), {"dynamodb": dynamodb, "sqs": sqs, "table": TABLE, "queue_url": queue_url})
+        yield type("Aws", (), {"dynamodb": dynamodb, "sqs": sqs, "table": TABLE, "queue_url": queue_url,
+                               "notifications_table": NOTIFICATIONS_TABLE})
 
 
 @pytest.fixture
@@ -98,3 +114,19 @@ def connect_event(connection_id: str = "BFHPhfCWIAMCKlQ=", user_id: str = "user-
     event["requestContext"]["connectionId"] = connection_id
     event["requestContext"]["authorizer"].update(principalId=user_id, userId=user_id, tokenExpiresAt=str(expires_at))
     return event
+
+
+@pytest.fixture
+def authorizer(monkeypatch):
+    """The authorizer handler with its JWKS served on 127.0.0.1: (module, JwksServer)."""
+    server = JwksServer()
+    for key, value in {
+        "ENVIRONMENT": "test", "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Realtime/test",
+        "COGNITO_ISSUER": ISSUER, "COGNITO_JWKS_URL": server.url, "COGNITO_CLIENT_IDS": f"{CLIENT_ID},other",
+        "COGNITO_TOKEN_USE": "id", "ALLOWED_ORIGINS": "https://dev.brickhub.example,http://localhost:3000",
+        "ALLOW_MISSING_ORIGIN": "false", "MAX_TOKEN_AGE_SECONDS": "86400", "JWKS_CACHE_TTL_SECONDS": "3600",
+    }.items():
+        monkeypatch.setenv(key, value)
+    module = import_handler("authorizer")
+    yield module, server
+    server.close()

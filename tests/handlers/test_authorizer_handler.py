@@ -6,23 +6,8 @@ import time
 
 import pytest
 
-from tests.handlers.conftest import LambdaContext, emf, import_handler, load_event
-from tests.unit.tokens import CLIENT_ID, ISSUER, JwksServer, mint
-
-
-@pytest.fixture
-def authorizer(monkeypatch):
-    server = JwksServer()
-    for key, value in {
-        "ENVIRONMENT": "test", "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Realtime/test",
-        "COGNITO_ISSUER": ISSUER, "COGNITO_JWKS_URL": server.url, "COGNITO_CLIENT_IDS": f"{CLIENT_ID},other",
-        "COGNITO_TOKEN_USE": "id", "ALLOWED_ORIGINS": "https://dev.brickhub.example,http://localhost:3000",
-        "ALLOW_MISSING_ORIGIN": "false", "MAX_TOKEN_AGE_SECONDS": "86400", "JWKS_CACHE_TTL_SECONDS": "3600",
-    }.items():
-        monkeypatch.setenv(key, value)
-    module = import_handler("authorizer")
-    yield module, server
-    server.close()
+from tests.handlers.conftest import LambdaContext, emf, load_event
+from tests.unit.tokens import mint
 
 
 def request_with(token: str | None, origin: str | None = "https://dev.brickhub.example") -> dict:

@@ -76,14 +76,21 @@ def test_redelivered_batch_sends_nothing_twice(connected, notifier):
 
 
 def test_gone_connections_are_cleaned_during_broadcast(connected, notifier):
+    # GIVEN a2 connected a minute ago and gone since; b1 connected just now and still inside $connect
     broadcast = import_handler("broadcast")
     broadcast.SERVICE.fan_out.notifier = notifier
+    connected.dynamodb.update_item(TableName=connected.table, Key={"connectionId": {"S": "a2"}},
+                                   UpdateExpression="SET connectedAt = :t",
+                                   ExpressionAttributeValues={":t": {"N": str(int(time.time()) - 60)}})
     notifier.gone.add("a2")
+    notifier.opening.add("b1")
 
+    # WHEN the broadcast posts to them and API Gateway answers 410 for both
     broadcast.handler(sqs_event(load_event("sqs_broadcast")["Records"][0]["body"]), LambdaContext())
 
-    assert row(connected, "a2") is None and counter(connected) == 3
-    assert sorted(notifier.sent) == ["a1", "b1"]
+    # THEN the old row is removed (counter follows); the young one is kept: it is about to open
+    assert row(connected, "a2") is None and row(connected, "b1") is not None and counter(connected) == 3
+    assert sorted(notifier.sent) == ["a1"]
 
 
 def test_invalid_record_is_a_batch_item_failure(connected, notifier):

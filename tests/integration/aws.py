@@ -6,6 +6,7 @@ import threading
 
 REGION = "eu-west-1"
 TABLE = "realtime-test-connections"
+NOTIFICATIONS_TABLE = "realtime-test-notifications"
 QUEUE = "realtime-test-broadcast"
 
 
@@ -28,6 +29,18 @@ def create_connections_table(dynamodb, name: str = TABLE) -> None:
                            {"AttributeName": "tokenExpiresAt", "KeyType": "RANGE"}],
              "Projection": {"ProjectionType": "KEYS_ONLY"}},
         ],
+    )
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True,
+                                                                          "AttributeName": "expiresAt"})
+
+
+def create_notifications_table(dynamodb, name: str = NOTIFICATIONS_TABLE) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
+                              {"AttributeName": "cursor", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "cursor", "KeyType": "RANGE"}],
     )
     dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True,
                                                                           "AttributeName": "expiresAt"})

@@ -82,7 +82,7 @@ def users_request(request_id="evt-1") -> BroadcastRequest:
     ("transact_write_items", "ProvisionedThroughputExceededException", None),
     ("transact_write_items", "ThrottlingException", None),
     ("transact_write_items", "TransactionCanceledException", [{"Code": "ThrottlingError"}, {"Code": "None"}]),
-    ("query", "ProvisionedThroughputExceededException", None),
+    ("get_item", "ProvisionedThroughputExceededException", None),  # the membership read
 ])
 def test_throttled_connect_is_refused_with_503_and_writes_nothing(aws, telemetry, operation, code, reasons):
     flaky = FlakyClient(aws.dynamodb, operation, code, times=10, reasons=reasons)

@@ -1,4 +1,4 @@
-"""The Confirmation sections of ADRs 0007–0010, as tests: each fails when the code or the stacks
+"""The Confirmation sections of ADRs 0007–0010 and 0016, as tests: each fails when the code or the stacks
 drift from what the decision record promises the web app, so the record has to be revisited."""
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ def table_rows(markdown: str, heading: str) -> list[list[str]]:
 # 0007 heartbeat
 
 
-def test_ping_is_the_only_client_message():
-    assert messages.ClientMessage is messages.PingMessage
-    assert typing.get_args(messages.PingMessage.model_fields["type"].annotation) == ("ping",)
+def test_client_messages_are_ping_resume_and_refresh():
+    # ADR 0007's ping, and ADR 0016's resume and refresh: a new client frame needs a new record.
+    variants = typing.get_args(typing.get_args(messages.ClientMessage)[0])
+    kinds = {typing.get_args(variant.model_fields["type"].annotation)[0] for variant in variants}
+    assert kinds == {"ping", "resume", "refresh"} == set(messages.CLIENT_TYPES)
 
 
 def test_heartbeat_interval_stays_under_the_idle_timeout_and_the_documented_bound():
@@ -55,15 +57,21 @@ def test_heartbeat_interval_stays_under_the_idle_timeout_and_the_documented_boun
 
 
 # --------------------------------------------------------------------------------------------
-# 0008 notification persistence
+# 0016 notification log (supersedes 0008)
 
 
-def test_notifications_are_not_persisted(synth_dir):
+def test_the_stacks_hold_the_connection_table_and_the_notification_log_only(synth_dir):
     for stack in AWS_STACKS:
         resources = json.loads((Path(synth_dir) / "stacks" / stack / "cdk.tf.json").read_text())["resource"]
-        tables = [table["name"] for table in resources.get("aws_dynamodb_table", {}).values()]
+        tables = sorted(table["name"] for table in resources.get("aws_dynamodb_table", {}).values())
         env = stack.removeprefix("realtime-")
-        assert tables == [f"realtime-{env}-connections"], f"{stack}: a new table needs a record superseding ADR 0008"
+        assert tables == [f"realtime-{env}-connections", f"realtime-{env}-notifications"], \
+            f"{stack}: a new table needs a record superseding ADR 0016"
+
+
+def test_adr_0008_is_marked_superseded_by_0016():
+    assert (DECISIONS / "0008-notification-persistence.md").read_text().startswith(
+        "---\nstatus: superseded by 0016\n")
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,12 +34,12 @@ FUNCTIONS = ("authorizer", "connect", "disconnect", "default", "broadcast", "swe
 CONTRACT_ALARM_KEYS = (
     "connections-near-limit", "authorizer-denials-spike", "api-integration-errors", "api-execution-errors",
     *(f"{fn}-{kind}" for fn in FUNCTIONS for kind in ("errors", "throttles")),
-    "broadcast-dlq-not-empty", "broadcast-delivery-failures",
+    "broadcast-dlq-not-empty", "broadcast-delivery-failures", "resumes-not-recovered",
 )
 AWS_STACKS = ("realtime-dev", "realtime-staging", "realtime-prod", "realtime-local")
 RUNBOOK_SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation", "Escalation")
 OPERATIONS_RUNBOOKS = ("deploy-and-rollback", "vercel-env-drift", "suspected-token-leak", "connection-storm",
-                       "broadcast-backlog", "cognito-client-rotation")
+                       "broadcast-backlog", "cognito-client-rotation", "notification-deletion-request")
 MADR_SECTIONS = ("Context and Problem Statement", "Decision Drivers", "Considered Options", "Decision Outcome",
                  "Pros and Cons of the Options")
 MADR_OUTCOME_SUBSECTIONS = ("Consequences", "Confirmation")
@@ -48,11 +48,12 @@ PLANNED_DECISIONS = (
     "0004-connection-store-schema", "0005-connection-limits", "0006-broadcast-fan-out", "0007-heartbeat",
     "0008-notification-persistence", "0009-multi-tab-behaviour", "0010-client-reconnection-contract",
     "0011-checkov-skips", "0012-observability-and-powertools", "0013-sweeper-token-expiry",
-    "0014-iam-resource-scoping", "0015-local-stack",
+    "0014-iam-resource-scoping", "0015-local-stack", "0016-notification-log-resume-and-refresh",
 )
 # The ops commands this repo ships; each must be shown to on-call somewhere in the runbooks.
 OPS_COMMANDS = (("connections", "count"), ("connections", "list"), ("connections", "kick"),
-                ("connections", "purge-stale"), ("dlq", "redrive"), ("status",))
+                ("connections", "purge-stale"), ("dlq", "redrive"), ("status",), ("notifications", "list"),
+                ("notifications", "purge"))
 
 # What an engineer types for a placeholder (anything else becomes "sample").
 PLACEHOLDER_SAMPLES = {"env": "dev", "region": "eu-west-1", "n": "5"}

@@ -14,22 +14,25 @@ from tests.stacks.synthesized import REFERENCE, Synthesized, as_list, statements
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("authorizer", "connect", "disconnect", "default", "broadcast", "sweeper")
 COMMON_VARIABLES = {"ENVIRONMENT", "LOG_LEVEL", "METRICS_NAMESPACE"}
+TOKEN_RULES = {"COGNITO_ISSUER", "COGNITO_JWKS_URL", "COGNITO_CLIENT_IDS", "COGNITO_TOKEN_USE",
+               "MAX_TOKEN_AGE_SECONDS", "JWKS_CACHE_TTL_SECONDS"}
+LOG_VARIABLES = {"NOTIFICATIONS_TABLE", "NOTIFICATION_RETENTION_SECONDS"}
 CONTRACT_VARIABLES = {
-    "authorizer": {"COGNITO_ISSUER", "COGNITO_JWKS_URL", "COGNITO_CLIENT_IDS", "COGNITO_TOKEN_USE",
-                   "ALLOWED_ORIGINS", "ALLOW_MISSING_ORIGIN", "MAX_TOKEN_AGE_SECONDS", "JWKS_CACHE_TTL_SECONDS"},
+    "authorizer": TOKEN_RULES | {"ALLOWED_ORIGINS", "ALLOW_MISSING_ORIGIN"},
     "connect": {"CONNECTIONS_TABLE", "GLOBAL_CONNECTION_LIMIT", "PER_USER_CONNECTION_LIMIT"},
     "disconnect": {"CONNECTIONS_TABLE"},
     "default": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "MAX_MESSAGE_BYTES", "MESSAGE_RATE_LIMIT_PER_MINUTE",
-                "MAX_RATE_VIOLATIONS"},
+                "MAX_RATE_VIOLATIONS", "RESUME_MAX_NOTIFICATIONS"} | LOG_VARIABLES | TOKEN_RULES,
     "broadcast": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "BROADCAST_QUEUE_URL", "BROADCAST_CONCURRENCY",
-                  "BROADCAST_SCAN_SEGMENTS", "ANNOUNCEMENT_INTERVAL_SECONDS"},
+                  "BROADCAST_SCAN_SEGMENTS", "ANNOUNCEMENT_INTERVAL_SECONDS"} | LOG_VARIABLES,
     "sweeper": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "GLOBAL_CONNECTION_LIMIT"},
 }
 ALARM_KEYS = ({"connections-near-limit", "authorizer-denials-spike", "api-integration-errors",
                "api-execution-errors", "broadcast-dlq-not-empty", "broadcast-delivery-failures",
-               "lambda-dlq-not-empty"}
+               "lambda-dlq-not-empty", "resumes-not-recovered"}
               | {f"{fn}-{kind}" for fn in FUNCTIONS for kind in ("errors", "throttles")})
-COMMON_OUTPUTS = {"websocket_url", "connections_endpoint", "connections_table_name", "broadcast_queue_url",
+COMMON_OUTPUTS = {"websocket_url", "connections_endpoint", "connections_table_name", "notifications_table_name",
+                  "broadcast_queue_url",
                   "broadcast_dlq_url", "region", "api_id", "stage_name", "alarm_topic_arn"}
 # AWS offers no resource-level permission for these: Resource "*" is the only form (ADR 0014).
 ACTIONS_WITHOUT_RESOURCE_ARNS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -105,6 +108,25 @@ def test_connection_table_schema_indexes_ttl_pitr_sse(env):
     assert table["point_in_time_recovery"] == {"enabled": True}
     assert table["server_side_encryption"] == {"enabled": True, "kms_key_arn": key_ref(stack)}
     assert table["deletion_protection_enabled"] is (not cfg.targets_emulator)
+
+
+def test_notification_log_is_a_keyed_range_per_user_with_the_tables_protections(env):
+    cfg, stack = env
+    _, table = stack.by("aws_dynamodb_table", "name", cfg.resource_name("notifications"))
+    assert (table["billing_mode"], table["hash_key"], table["range_key"]) == ("PAY_PER_REQUEST", "userId", "cursor")
+    assert {(a["name"], a["type"]) for a in table["attribute"]} == {("userId", "S"), ("cursor", "S")}
+    assert "global_secondary_index" not in table
+    assert table["ttl"] == {"attribute_name": "expiresAt", "enabled": True}
+    assert table["point_in_time_recovery"] == {"enabled": True}
+    assert table["server_side_encryption"] == {"enabled": True, "kms_key_arn": key_ref(stack)}
+    assert table["deletion_protection_enabled"] is (not cfg.targets_emulator)
+    _, default = function(stack, cfg, "default")
+    variables = default["environment"]["variables"]
+    assert variables["NOTIFICATION_RETENTION_SECONDS"] == str(cfg.notifications.retention_hours * 3600)
+    assert variables["RESUME_MAX_NOTIFICATIONS"] == str(cfg.notifications.replay_limit)
+    _, broadcast = function(stack, cfg, "broadcast")
+    assert broadcast["environment"]["variables"]["NOTIFICATION_RETENTION_SECONDS"] == \
+        variables["NOTIFICATION_RETENTION_SECONDS"]
 
 
 # --- Queues --------------------------------------------------------------------------------------
@@ -200,6 +222,13 @@ def test_function_environment_is_exactly_the_contract(env, name):
         assert variables["GLOBAL_CONNECTION_LIMIT"] == str(cfg.connections.global_limit)
 
 
+def test_refresh_in_default_verifies_with_exactly_the_authorizers_rules(env):
+    cfg, stack = env
+    authorizer = function(stack, cfg, "authorizer")[1]["environment"]["variables"]
+    default = function(stack, cfg, "default")[1]["environment"]["variables"]
+    assert {name: default[name] for name in TOKEN_RULES} == {name: authorizer[name] for name in TOKEN_RULES}
+
+
 def test_authorizer_environment_follows_the_cognito_config(env):
     cfg, stack = env
     _, fn = function(stack, cfg, "authorizer")
@@ -274,6 +303,13 @@ def test_each_function_gets_only_what_it_uses(env):
         assert "execute-api:ManageConnections" not in by_function[name]
     assert "sqs:ReceiveMessage" in by_function["broadcast"]
     assert not any("sqs:ReceiveMessage" in by_function[n] for n in FUNCTIONS if n != "broadcast")
+    log_id, _ = stack.by("aws_dynamodb_table", "name", cfg.resource_name("notifications"))
+    log = stack.ref("aws_dynamodb_table", log_id, "arn")
+    on_log = {name: {action for action, resources in grants.items() if log in resources}
+              for name, grants in by_function.items()}
+    assert on_log == {"authorizer": set(), "connect": set(), "disconnect": set(), "sweeper": set(),
+                      "broadcast": {"dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
+                      "default": {"dynamodb:GetItem", "dynamodb:Query"}}
 
 
 # --- WebSocket API -------------------------------------------------------------------------------

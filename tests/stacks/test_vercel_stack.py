@@ -61,3 +61,25 @@ def test_aws_stacks_export_what_vercel_reads(synth_dir):
         referenced = {name for v in vercel.resources("vercel_project_environment_variable").values()
                       for name in REMOTE_OUTPUT.findall(v["value"])}
         assert len(referenced) == 3 and referenced <= set(aws.document["output"])
+
+
+def test_no_two_stacks_write_one_vercel_variable_or_trust_one_subject(synth_dir):
+    """ADR 0001 in the synthesized JSON, across every environment (config.check_vercel_ownership
+    refuses such files; this holds the stacks to the same rule the check models)."""
+    variables = [(stack_name, v["project_id"], v["key"], target, v.get("git_branch"))
+                 for stack_name in (f"realtime-vercel-{env}" for env in VERCEL_ENVS)
+                 for v in Synthesized.load(synth_dir, stack_name).resources("vercel_project_environment_variable").values()
+                 for target in v["target"]]
+    claims = [claim[1:] for claim in variables]
+    assert len(claims) == len(set(claims)) == 5 * len(VERCEL_ENVS)
+    assert all(git_branch is None for *_, git_branch in claims)  # each covers every branch of its target
+    subjects = []
+    for env_name in VERCEL_ENVS:
+        aws = Synthesized.load(synth_dir, f"realtime-{env_name}")
+        for role in aws.resources("aws_iam_role").values():
+            for statement in json.loads(role["assume_role_policy"])["Statement"]:
+                for key, value in statement.get("Condition", {}).get("StringEquals", {}).items():
+                    if key.endswith(":sub"):
+                        subjects.extend([value] if isinstance(value, str) else value)
+    assert sorted(subjects) == sorted(s for env in VERCEL_ENVS for s in load_env(env).vercel.subjects)
+    assert len(subjects) == len(set(subjects))

@@ -111,6 +111,8 @@ def test_valid_access_token_checks_client_id_instead_of_aud(telemetry, clock, fe
     (lambda: mint(exp=NOW - LEEWAY_SECONDS - 1), "token expired"),
     (lambda: mint(iss="https://cognito-idp.eu-west-1.amazonaws.com/other"), "issuer mismatch"),
     (lambda: mint(aud="another-client"), "audience not allowed"),
+    (lambda: mint(aud=[CLIENT_ID]), "audience not allowed"),  # Cognito issues a string; aws-jwt-verify refuses a list
+    (lambda: mint(exp=NOW - 0.5), "token expired"),  # no grace on exp, as aws-jwt-verify's default
     (lambda: mint(token_use="access"), "wrong token_use"),
     (lambda: mint(nbf=NOW + LEEWAY_SECONDS + 60), "token not yet valid"),
     (lambda: mint(iat=NOW + LEEWAY_SECONDS + 60, exp=NOW + 7200), "token issued in the future"),

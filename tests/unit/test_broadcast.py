@@ -260,7 +260,7 @@ def test_thirty_percent_stale_mix(make_service, store, notifier, telemetry):
 def test_a_failing_gone_removal_does_not_stop_the_fan_out(make_service, store, notifier):
     connect(store, 5, users=["alice"])
     notifier.gone.update({"c0001", "c0002"})
-    store.remove = lambda connection_id: (_ for _ in ()).throw(RuntimeError("store down"))
+    store.remove_stale = lambda connection_id, connected_before: (_ for _ in ()).throw(RuntimeError("store down"))
 
     outcome = make_service().process(request({"userIds": ["alice"]}), plenty)
 

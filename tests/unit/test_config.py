@@ -93,7 +93,7 @@ def load_error(directory: Path, name: str, overrides: dict[str, str] | None = No
     pytest.param("dev", r'^token_use = "id"$', 'token_use = "id"\nlocal_user_pool = true',
                  "environments/dev.toml: cognito.local_user_pool: expected false outside the emulator environment, "
                  "got True", id="local-pool-outside-emulator"),
-    pytest.param("dev", r'^targets = \["development", "preview"\]$', 'targets = ["staging"]',
+    pytest.param("dev", r'^targets = \["development"\]$', 'targets = ["staging"]',
                  "environments/dev.toml: vercel.targets: expected a non-empty list of Vercel targets "
                  "(production, preview, development), got ['staging']", id="bad-vercel-target"),
     pytest.param("dev", r'^project_name = "brickhub-web"\n', '',
@@ -161,3 +161,80 @@ def test_main_reports_a_bad_environment_and_exits_2(environments, monkeypatch, c
     assert main.main() == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: environments/dev.toml: connections.per_user_limit: expected an integer >= 1, got -1")
+
+
+# --- Vercel target ownership across environment files (ADR 0001) ----------------------------------
+
+PROJECT_ID = "prj_brickhubweb000000000000"
+ALL_KEYS = ("WEBSOCKET_API_ENDPOINT, NEXT_PUBLIC_WEBSOCKET_API_ENDPOINT, WEBSOCKET_REGION, "
+            "WEBSOCKET_BROADCAST_QUEUE_URL, AWS_ROLE_ARN")
+
+
+def load_all_error(directory: Path) -> str:
+    with pytest.raises(ConfigError) as error:
+        load_all(directory)
+    return str(error.value)
+
+
+def test_shipped_environments_own_one_target_each():
+    vercel = {name: cfg.vercel for name, cfg in load_all().items() if cfg.vercel is not None}
+    assert {name: v.targets for name, v in vercel.items()} == {
+        "dev": ("development",), "staging": ("preview",), "prod": ("production",)}
+    subjects = [subject for v in vercel.values() for subject in v.subjects]
+    assert len(subjects) == len(set(subjects)) == 3
+
+
+def test_two_environments_writing_one_target_fail_naming_both_files_and_the_keys(environments):
+    # GIVEN dev also claims staging's preview target (the collision issue 13 found)
+    edit(environments, "dev", r'^targets = \["development"\]$', 'targets = ["development", "preview"]')
+    # WHEN every environment loads THEN one line names both files, every key and the target
+    assert load_all_error(environments) == (
+        f"environments/dev.toml and environments/staging.toml: vercel.targets: both write {ALL_KEYS} to "
+        f"target 'preview' (every git branch) of project {PROJECT_ID}; each target of a project belongs to "
+        "one environment (ADR 0001)")
+
+
+def test_a_different_public_prefix_still_collides_on_the_other_keys(environments):
+    edit(environments, "prod", r'^targets = \["production"\]$', 'targets = ["preview"]')
+    edit(environments, "prod", r'^public_prefix = "NEXT_PUBLIC_"$', 'public_prefix = "VITE_"')
+    assert load_all_error(environments).startswith(
+        "environments/staging.toml and environments/prod.toml: vercel.targets: both write WEBSOCKET_API_ENDPOINT, "
+        "WEBSOCKET_REGION, WEBSOCKET_BROADCAST_QUEUE_URL, AWS_ROLE_ARN to target 'preview' (every git branch)")
+
+
+def test_one_subject_trusted_by_two_roles_fails_even_for_another_project_id(environments):
+    # GIVEN prod names another project id but the same project name, on staging's target: no
+    # variable collides, yet both roles would trust the same preview deployments
+    edit(environments, "prod", r'^project_id = "prj_brickhubweb000000000000"$', 'project_id = "prj_other00000"')
+    edit(environments, "prod", r'^targets = \["production"\]$', 'targets = ["preview"]')
+    assert load_all_error(environments) == (
+        "environments/staging.toml and environments/prod.toml: vercel.targets: both roles would trust sub "
+        "'owner:brickhub:project:brickhub-web:environment:preview'; each Vercel OIDC subject is trusted by one "
+        "environment (ADR 0001)")
+
+
+def test_the_same_target_of_another_project_is_free(environments):
+    edit(environments, "prod", r'^project_id = "prj_brickhubweb000000000000"$', 'project_id = "prj_other00000"')
+    edit(environments, "prod", r'^project_name = "brickhub-web"$', 'project_name = "brickhub-admin"')
+    edit(environments, "prod", r'^targets = \["production"\]$', 'targets = ["preview", "production"]')
+    assert load_all(environments)["prod"].vercel.subjects == (
+        "owner:brickhub:project:brickhub-admin:environment:preview",
+        "owner:brickhub:project:brickhub-admin:environment:production")
+
+
+def test_a_target_listed_twice_in_one_file(environments):
+    edit(environments, "prod", r'^targets = \["production"\]$', 'targets = ["production", "production"]')
+    assert load_error(environments, "prod") == (
+        "environments/prod.toml: vercel.targets: expected a list of distinct Vercel targets (production, preview, "
+        "development), got ['production', 'production']")
+
+
+def test_main_reports_an_ownership_conflict_in_one_line_and_exits_2(environments, monkeypatch, capsys):
+    import main
+    import stacks.config
+
+    edit(environments, "prod", r'^targets = \["production"\]$', 'targets = ["production", "development"]')
+    monkeypatch.setattr(stacks.config.load_all, "__defaults__", (environments,))
+    assert main.main() == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: environments/dev.toml and environments/prod.toml: vercel.targets: both write ")

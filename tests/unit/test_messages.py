@@ -114,3 +114,28 @@ def test_global_segment_job_round_trips():
         "notification": {"kind": "system.announcement", "title": "Maintenance at 22:00"}})
 
     assert parse_broadcast_request(request.model_dump_json()) == request
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_answers_carry_the_version_of_the_frame_they_answer(version):
+    ping = parse_client_message(json.dumps({"type": "ping", "version": version, "id": "p"}))
+    assert json.loads(encode(pong_message(ping, 0.0)))["version"] == version
+    with pytest.raises(MessageRejected) as rejected:
+        parse_client_message(json.dumps({"type": "subscribe", "version": version}))
+    assert rejected.value.version == version
+
+
+def test_resume_and_refresh_exist_only_in_version_1_1():
+    for kind, data in (("resume", {"after": "c"}), ("refresh", {"token": "t"})):
+        assert parse_client_message(json.dumps({"type": kind, "version": "1.1", "data": data})).type == kind
+        with pytest.raises(MessageRejected) as rejected:
+            parse_client_message(json.dumps({"type": kind, "version": "1.0", "data": data}))
+        assert rejected.value.code is ErrorCode.INVALID_MESSAGE and "needs version 1.1" in rejected.value.message
+
+
+def test_a_notification_frame_carries_its_cursor_and_stays_version_1_0():
+    request = parse_broadcast_request(json.dumps({"id": "n", "target": {"userIds": ["u"]},
+                                                  "notification": {"kind": "set.created", "title": "t"}}))
+    frame = json.loads(encode(notification_message(request, 0.0, "0000000000000u000000000000")))
+    assert frame["version"] == "1.0" and frame["data"]["cursor"] == "0000000000000u000000000000"
+    validate_server_message(frame)

@@ -15,22 +15,25 @@ from realtime.config import (
 
 COMMON = {"ENVIRONMENT": "dev", "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Realtime/dev"}
 ENDPOINT = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
+TOKEN_RULES = {"COGNITO_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/p",
+               "COGNITO_JWKS_URL": "https://cognito-idp.eu-west-1.amazonaws.com/p/.well-known/jwks.json",
+               "COGNITO_CLIENT_IDS": "a, b", "COGNITO_TOKEN_USE": "id", "MAX_TOKEN_AGE_SECONDS": "86400",
+               "JWKS_CACHE_TTL_SECONDS": "3600"}
+LOG = {"NOTIFICATIONS_TABLE": "realtime-dev-notifications", "NOTIFICATION_RETENTION_SECONDS": "86400"}
 VALID = {
-    AuthorizerConfig: {**COMMON, "COGNITO_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/p",
-                       "COGNITO_JWKS_URL": "https://cognito-idp.eu-west-1.amazonaws.com/p/.well-known/jwks.json",
-                       "COGNITO_CLIENT_IDS": "a, b", "COGNITO_TOKEN_USE": "id",
+    AuthorizerConfig: {**COMMON, **TOKEN_RULES,
                        "ALLOWED_ORIGINS": "https://dev.brickhub.example,http://localhost:3000",
-                       "ALLOW_MISSING_ORIGIN": "false", "MAX_TOKEN_AGE_SECONDS": "86400",
-                       "JWKS_CACHE_TTL_SECONDS": "3600"},
+                       "ALLOW_MISSING_ORIGIN": "false"},
     ConnectConfig: {**COMMON, "CONNECTIONS_TABLE": "realtime-dev-connections", "GLOBAL_CONNECTION_LIMIT": "2000",
                     "PER_USER_CONNECTION_LIMIT": "10"},
     DisconnectConfig: {**COMMON, "CONNECTIONS_TABLE": "realtime-dev-connections"},
     DefaultConfig: {**COMMON, "CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": ENDPOINT, "MAX_MESSAGE_BYTES": "131072",
-                    "MESSAGE_RATE_LIMIT_PER_MINUTE": "60", "MAX_RATE_VIOLATIONS": "3"},
+                    "MESSAGE_RATE_LIMIT_PER_MINUTE": "60", "MAX_RATE_VIOLATIONS": "3", **LOG,
+                    "RESUME_MAX_NOTIFICATIONS": "100", **TOKEN_RULES},
     BroadcastConfig: {**COMMON, "CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": ENDPOINT,
                       "BROADCAST_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111111111111/realtime-dev-broadcast",
                       "BROADCAST_CONCURRENCY": "64", "BROADCAST_SCAN_SEGMENTS": "4",
-                      "ANNOUNCEMENT_INTERVAL_SECONDS": "60"},
+                      "ANNOUNCEMENT_INTERVAL_SECONDS": "60", **LOG},
     SweeperConfig: {**COMMON, "CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": ENDPOINT,
                     "GLOBAL_CONNECTION_LIMIT": "2000"},
 }

@@ -1,8 +1,9 @@
 """Event payloads as API Gateway, SQS and EventBridge deliver them to Lambda.
 
 Shapes follow the AWS documentation ("Control access to WebSocket APIs with AWS Lambda REQUEST
-authorizers", "Setting up a WebSocket API integration request", "Using Lambda with Amazon SQS",
-"Using Lambda with EventBridge"); captured examples live in tests/e2e/events/.
+authorizers", "WebSocket API mapping template reference", "Using Lambda with Amazon SQS", "Using
+Lambda with EventBridge") and the third-party captures in ``../shared/aws-events/``, which
+tests/e2e/test_event_shapes.py holds every builder to (same keys, same value types).
 """
 
 from __future__ import annotations
@@ -64,17 +65,21 @@ class ClientRequest:
 
     def request_context(self, route_key: str, event_type: str, **extra: Any) -> dict[str, Any]:
         now_ms = int(time.time() * 1000)
+        # "$context.requestId: same as $context.extendedRequestId" (WebSocket mapping template reference).
+        request = request_id()
+        # Real captures carry userAgent only when the client sent one.
+        identity = {"userAgent": self.user_agent} if self.user_agent is not None else {}
         context = {
             "routeKey": route_key,
             "eventType": event_type,
-            "extendedRequestId": request_id(),
+            "extendedRequestId": request,
             "requestTime": _request_time(now_ms),
             "messageDirection": "IN",
             "stage": self.stage,
             "connectedAt": self.connected_at_ms,
             "requestTimeEpoch": now_ms,
-            "identity": {"userAgent": self.user_agent, "sourceIp": self.source_ip},
-            "requestId": request_id(),
+            "identity": {**identity, "sourceIp": self.source_ip},
+            "requestId": request,
             "domainName": self.domain_name,
             "connectionId": self.connection_id,
             "apiId": self.api_id,
@@ -141,26 +146,35 @@ def disconnect_event(request: ClientRequest, status_code: int, reason: str,
     }
 
 
+def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """One SQS message attribute as Lambda delivers it: only the value it has (a binary one base64)."""
+    delivered: dict[str, Any] = {}
+    if "StringValue" in value:
+        delivered["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        binary = value["BinaryValue"]
+        delivered["binaryValue"] = base64.b64encode(binary).decode() if isinstance(binary, bytes) else binary
+    return {**delivered, "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     records = []
     for message in messages:
         attributes = message.get("Attributes", {})
-        records.append({
+        record = {
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],
             "body": message["Body"],
             "attributes": {key: attributes[key] for key in (
                 "ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
                 "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader") if key in attributes},
-            "messageAttributes": {name: {
-                "stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
-                "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
-                for name, value in (message.get("MessageAttributes") or {}).items()},
+            "messageAttributes": {name: _message_attribute(value)
+                                  for name, value in (message.get("MessageAttributes") or {}).items()},
             "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": region,
-        })
+        }
+        if message.get("MD5OfMessageAttributes"):
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        records.append({**record, "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region})
     return {"Records": records}
 
 
@@ -178,7 +192,8 @@ def scheduled_event(source_arn: str, account_id: str, region: str, kind: str, in
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": region,
         "resources": [source_arn],
-        "detail": {},
+        # An EventBridge rule sends the object {}; EventBridge Scheduler the JSON text "{}".
+        "detail": {} if kind == "events" else "{}",
     }
 
 

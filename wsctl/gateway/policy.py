@@ -48,7 +48,9 @@ def is_allowed(policy_document: Any, method_arn: str) -> bool:
 
 
 def authorizer_context(response: Any) -> dict[str, Any]:
-    """``requestContext.authorizer`` for the routes: principalId plus the context values."""
+    """``requestContext.authorizer`` for the routes: principalId plus the context values, each
+    stringified. Nothing else: the WebSocket reference documents ``$context.authorizer.principalId`` and
+    ``.<property>`` only (the ``integrationLatency`` REST APIs add is not documented for WebSocket)."""
     if not isinstance(response, dict) or "principalId" not in response or "policyDocument" not in response:
         raise AuthorizerResponseError("authorizer response needs principalId and policyDocument")
     context = response.get("context") or {}
@@ -60,4 +62,4 @@ def authorizer_context(response: Any) -> dict[str, Any]:
             raise AuthorizerResponseError(f"authorizer context value {key!r} is not a string, number or boolean")
         # The integration receives every context value stringified ("1", "true"), as in AWS.
         delivered[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    return {**delivered, "principalId": response["principalId"], "integrationLatency": 0}
+    return {**delivered, "principalId": response["principalId"]}

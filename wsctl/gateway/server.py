@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from websockets.exceptions import SecurityError
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -43,11 +44,22 @@ from wsctl.gateway.workers import (
 log = logging.getLogger("wsctl.gateway")
 
 API_GATEWAY_MAX_MESSAGE_BYTES = 128 * 1024
+#: API Gateway's WebSocket quota "Length, in characters, of the URL for a WebSocket API" (applied
+#: to the request target: path and query string, where the token travels). Above it: 414.
+MAX_URL_CHARS = 4096
+#: The whole request head (request line and headers). API Gateway documents no such quota for
+#: WebSocket APIs (HTTP APIs: 10240 bytes); this is the local gateway's own bound. Above it: 431.
 MAX_HEAD_BYTES = 16 * 1024
+#: The stream buffer's limit: larger than MAX_HEAD_BYTES so an oversized head is still read and answered.
+READ_LIMIT = MAX_HEAD_BYTES * 4
 CLOSE_HANDSHAKE_TIMEOUT = 2.0
+#: How long a refused request's unread bytes are drained before the socket closes (closing with
+#: unread input sends a TCP reset, which can destroy the response before the client reads it).
+DRAIN_SECONDS = 2.0
 REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           410: "Gone", 413: "Payload Too Large", 426: "Upgrade Required", 429: "Too Many Requests",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+           410: "Gone", 413: "Payload Too Large", 414: "URI Too Long", 426: "Upgrade Required",
+           429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+           502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 def _env_float(name: str, default: float) -> float:
@@ -131,14 +143,47 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _target_too_long(head: bytes) -> bool:
+    parts = head.split(b"\r\n", 1)[0].split(b" ")
+    return len(parts) >= 2 and len(parts[1]) > MAX_URL_CHARS
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes | int:
+    """The request head, or the status refusing a head over the limits: 414 when the request
+    target is longer than API Gateway's URL quota, 431 when the head is larger than ours."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError:
+        try:
+            line = await reader.readuntil(b"\r\n")  # the request line tells which limit was crossed
+        except asyncio.LimitOverrunError:
+            return 414  # the request line alone is over READ_LIMIT
+        return 414 if _target_too_long(line) else 431
+    if _target_too_long(head):
+        return 414
+    return 431 if len(head) > MAX_HEAD_BYTES else head
+
+
+def _handshake_failure(error: Exception | None) -> int:
+    """The status for a head websockets could not parse: a too long header line or too many
+    headers is 431 (the request line was bounded before), anything else 400."""
+    too_large = isinstance(error, SecurityError) or isinstance(getattr(error, "__cause__", None), SecurityError)
+    return 431 if too_large else 400
+
+
 def select_route_key(expression: str, body: str | bytes) -> str | None:
-    """Evaluate ``$request.body.<path>`` against a JSON message; None means ``$default``."""
+    """Evaluate ``$request.body.<path>`` against a JSON message; None means ``$default``.
+
+    API Gateway sends a message its route selection expression cannot be evaluated against to
+    ``$default`` ("Create routes for WebSocket APIs"): not JSON, not an object on the path, a value
+    that is not a string, or JSON nested deeper than the parser goes (RecursionError).
+    """
     prefix = "$request.body."
     if not expression.startswith(prefix) or isinstance(body, bytes):
         return None
     try:
         value: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     for part in expression[len(prefix):].split("."):
         if not isinstance(value, dict) or part not in value:
@@ -168,7 +213,7 @@ class Gateway:
             log.warning("wiring: %s", note)
         await self._apply_wiring(wiring)
         self._server = await asyncio.start_server(self._handle_client, self.settings.host, self.settings.port,
-                                                  limit=MAX_HEAD_BYTES * 4, backlog=4096)
+                                                  limit=READ_LIMIT, backlog=4096)
         self._spawn(self._watch_wiring(), key=("watch", "wiring"))
 
     @property
@@ -313,13 +358,20 @@ class Gateway:
 
     async def _handle_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            method, target, headers = _head(head)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
+            head = await _read_head(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
             return
-        path = target.split("?", 1)[0]
         try:
+            if isinstance(head, int):
+                await self._refuse(reader, writer, head)
+                return
+            try:
+                method, target, headers = _head(head)
+            except ValueError:
+                await self._refuse(reader, writer, 400)
+                return
+            path = target.split("?", 1)[0]
             if path.startswith(self.stage_path + "/@connections/"):
                 await self._serve_management(head, reader, writer)
             elif (_header(headers, "upgrade") or "").lower() == "websocket" and path.rstrip("/") == self.stage_path:
@@ -341,6 +393,7 @@ class Gateway:
         protocol.receive_data(head)
         request = next((e for e in protocol.events_received() if isinstance(e, Request)), None)
         if request is None:
+            await self._refuse(reader, writer, _handshake_failure(protocol.handshake_exc))
             return
         peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
         client = events.ClientRequest(
@@ -350,6 +403,8 @@ class Gateway:
         status, body, authorizer, extra_headers = await self._admit(client)
         if status < 200 or status >= 300:
             response = protocol.reject(status, body)
+            # reject() adds text/plain; API Gateway answers JSON, with one Content-Type.
+            del response.headers["Content-Type"]
             response.headers["Content-Type"] = "application/json"
             protocol.send_response(response)
             self._write(writer, protocol)
@@ -574,6 +629,20 @@ class Gateway:
             self._start_close(connection, 1000, "")
             return 204, None, None
         return 403, {"message": "Forbidden"}, "ForbiddenException"
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status: int) -> None:
+        """Answer a request that is not served (an oversized or unparsable head), then drain what
+        the client still sends until it closes, so the answer is not lost to a TCP reset."""
+        log.info("request refused with %s", status)
+        await self._respond(writer, status, {"message": REASONS[status]}, close=True)
+        if writer.can_write_eof():
+            with contextlib.suppress(OSError):
+                writer.write_eof()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while time.monotonic() < deadline:
+                if not await asyncio.wait_for(reader.read(65536), timeout=max(deadline - time.monotonic(), 0.001)):
+                    break
 
     async def _respond(self, writer: asyncio.StreamWriter, status: int, payload: Any, *, error_type: str | None = None,
                        close: bool = False) -> None:

@@ -12,6 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = commands.add_parser("up", help="emulator + terraform apply + gateway; prints READY {json}")
     up.add_argument("--port", type=int, help="gateway port (default: the local env's, else a free one)")
     up.add_argument("--aws-port", type=int, help="emulator port (default: the local env's, else a free one)")
+    up.add_argument("--dashboard-port", type=int,
+                    help="demo dashboard port (default 5173, an allowed origin; else 3000, else a free one)")
     up.add_argument("--fresh", action="store_true", help="ignore the emulator snapshot: cold start")
     up.set_defaults(func=_run_up)
 

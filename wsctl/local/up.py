@@ -187,6 +187,14 @@ def forget_deployment(state: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def local_dashboard(port: int, outputs: dict[str, Any]) -> Any:
+    from wsctl.local.dashboard import Dashboard
+    from wsctl.targets import Target
+
+    target = Target(env="local", region=outputs["region"], outputs=outputs, aws_endpoint=outputs["aws_endpoint"])
+    return Dashboard(port, target, outputs["websocket_url"])
+
+
 def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], str]:
     """Emulator + deployed stack: (emulator, outputs, how) with how ``warm`` (snapshot, nothing
     changed), ``incremental`` (snapshot + apply of the changes) or ``cold`` (empty emulator)."""
@@ -278,12 +286,17 @@ def up(args: Any) -> int:
     phases = stack.Phases()
     emulator = None
     try:
+        from wsctl.local.dashboard import choose_dashboard_port, require_built
+
+        require_built()  # before minutes of terraform, not after
+        dashboard_port = choose_dashboard_port(getattr(args, "dashboard_port", None))
         emulator, outputs, how = prepare(args, phases)
         stack.write_json(paths.OUTPUTS_FILE, outputs)
-        endpoints = endpoints_document(outputs)
-        stack.write_json(paths.ENDPOINTS_FILE, endpoints)
         write_env_file(outputs)
-        return asyncio.run(_serve(outputs, endpoints, phases, how))
+        endpoints = endpoints_document(outputs)
+        dashboard = local_dashboard(dashboard_port, outputs)
+        endpoints["dashboard_url"] = dashboard.url
+        return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -293,7 +306,28 @@ def up(args: Any) -> int:
             path.unlink(missing_ok=True)
 
 
-async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str) -> int:
+async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str,
+                 dashboard: Any) -> int:
+    gateway = _gateway(outputs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # The dashboard listens before the gateway is announced, so READY means both answer.
+    dashboard.start()
+    try:
+        await open_gateway(gateway, endpoints, phases, how)
+    except BaseException:
+        dashboard.stop()
+        raise
+    await stop.wait()
+    log.info("stopping")
+    dashboard.stop()
+    await gateway.stop()
+    return 0
+
+
+def _gateway(outputs: dict[str, Any]) -> Any:
     import boto3
 
     from wsctl.gateway.server import Gateway, GatewaySettings
@@ -305,32 +339,32 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
     aws_endpoint = outputs["aws_endpoint"]
     port = urlsplit(outputs["connections_endpoint"]).port
     assert port is not None  # noqa: S101 - the stack writes http://127.0.0.1:<port>/<stage>
-    gateway = Gateway(
+    return Gateway(
         settings=GatewaySettings.from_env(port),
         read_wiring=lambda: read_wiring(session, aws_endpoint, api_id=outputs["api_id"],
                                         stage_name=outputs["stage_name"]),
         session=session, aws_endpoint=aws_endpoint,
         code_store=CodeStore([paths.STACK_DIR / "assets", paths.REPO_ROOT / "build" / "lambda"], paths.CODE_CACHE),
         log_dir=paths.LOG_DIR)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+
+async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Phases, how: str) -> None:
+    """Start the gateway, then announce it: ``.local/endpoints.json`` (atomically: a temporary file
+    renamed into place), the pid file's ``ready`` and ``READY {json}``. Only once the gateway listens,
+    so a tool that waits for the file or the line never connects before it can."""
+    port = gateway.settings.port
     try:
         await gateway.start()
     except OSError as error:
         await gateway.stop()
         raise WsctlError(f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     phases.mark("gateway")
+    stack.write_json(paths.ENDPOINTS_FILE, endpoints)
     stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port,
-                                      "aws_port": urlsplit(aws_endpoint).port})
+                                      "aws_port": urlsplit(endpoints["aws_endpoint"]).port})
     log.info("%s start in %.1f s (%s)", how, phases.total,
              ", ".join(f"{k} {v:.1f} s" for k, v in phases.marks.items()))
     print("READY " + json.dumps(endpoints), flush=True)
-    await stop.wait()
-    log.info("stopping")
-    await gateway.stop()
-    return 0
 
 
 def down(args: Any) -> int:

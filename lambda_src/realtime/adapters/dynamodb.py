@@ -1,7 +1,12 @@
-"""Connection store on the DynamoDB table described in docs/contracts.md (ADR 0004).
+"""Connection store on the DynamoDB table described in docs/contracts.md (ADR 0004, ADR 0016).
 
 Uses the low-level client (no resource layer: less import time, explicit types). Every AWS error
 leaves this module as a domain error.
+
+Besides one row per connection the table keeps one membership item per user (``#user#<userId>``, a map
+of connection id → connect time) written in the same transactions as the rows. Broadcasts read it with
+strong consistency: the ``byUser`` GSI is eventually consistent and can miss a connection registered a
+moment ago, which would then get a notification neither live nor by replay.
 """
 
 from __future__ import annotations
@@ -22,10 +27,23 @@ from realtime.errors import (
     Throttled,
     UserLimitReached,
 )
-from realtime.ports import Claim, Connection, ExpiringConnection, MessageWindow, Page
+from realtime.ports import (
+    MAX_CONNECTION_SECONDS,
+    ROW_TTL_SLACK_SECONDS,
+    Claim,
+    Connection,
+    ExpiringConnection,
+    MessageWindow,
+    Page,
+)
 
 COUNTER_KEY = "#counter"
 ANNOUNCEMENT_KEY = "#announcement"
+MEMBERSHIP_PREFIX = "#user#"
+#: BatchGetItem's maximum number of keys per call.
+BATCH_GET_KEYS = 100
+#: Unprocessed batch items are retried this often (with backoff) before the call counts as throttled.
+BATCH_ATTEMPTS = 5
 BY_USER = "byUser"
 BY_TOKEN_EXPIRY = "byTokenExpiry"  # noqa: S105 - index name
 REQUEST_RETENTION_SECONDS = 86400
@@ -71,12 +89,30 @@ def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
+def membership_key(user_id: str) -> str:
+    return MEMBERSHIP_PREFIX + user_id
+
+
+def _oldest_live(now: float) -> int:
+    """A member connected before this cannot be open any more (API Gateway's 2-hour maximum + slack)."""
+    return int(now) - MAX_CONNECTION_SECONDS - ROW_TTL_SLACK_SECONDS
+
+
+class _MembershipMoved(Exception):
+    """The user's membership item changed between our read and our transaction: read it again."""
+
+
+class _NoMembership(Exception):
+    """A row from before membership items existed: remove it without touching a membership item."""
+
+
 class DynamoConnectionStore:
     def __init__(self, client: Any, table_name: str, *, scan_page_size: int = 1000,
-                 sleep=time.sleep, rng: random.Random | None = None):
+                 sleep=time.sleep, rng: random.Random | None = None, clock=time.time):
         self.client = client
         self.table = table_name
         self.scan_page_size = scan_page_size
+        self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
 
@@ -94,51 +130,119 @@ class DynamoConnectionStore:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _user_connection_count(self, user_id: str, stop_at: int) -> int:
-        count = 0
-        for page in self._pages("query", IndexName=BY_USER, Select="COUNT", KeyConditionExpression="userId = :u",
-                                ExpressionAttributeValues={":u": _s(user_id)}):
-            count += page.get("Count", 0)
-            if count >= stop_at:
-                break
-        return count
+    def _membership(self, user_id: str) -> tuple[dict[str, int], int | None]:
+        """(connection id → connect time, version) of a user; version None when there is no item yet."""
+        item = self.client.get_item(TableName=self.table, Key=self._key(membership_key(user_id)),
+                                    ConsistentRead=True).get("Item")
+        if not item:
+            return {}, None
+        members = {cid: int(value["N"]) for cid, value in item.get("members", {}).get("M", {}).items()}
+        return members, int(item.get("ver", {}).get("N", "0"))
 
     def add(self, connection: Connection, *, global_limit: int, per_user_limit: int) -> None:
+        item = {
+            "connectionId": _s(connection.connection_id),
+            "userId": _s(connection.user_id),
+            "connectedAt": _n(connection.connected_at),
+            "tokenExpiresAt": _n(connection.token_expires_at),
+            "expiryBucket": _s(connection.expiry_bucket),
+            "expiresAt": _n(connection.expires_at),
+        }
+        counter = {"Update": {"TableName": self.table, "Key": self._key(COUNTER_KEY),
+                              "UpdateExpression": "ADD active :one",
+                              "ConditionExpression": "attribute_not_exists(active) OR active < :limit",
+                              "ExpressionAttributeValues": {":one": _n(1), ":limit": _n(global_limit)}}}
+        row = {"Put": {"TableName": self.table, "Item": item,
+                       "ConditionExpression": "attribute_not_exists(connectionId)"}}
         with _translated():
-            if self._user_connection_count(connection.user_id, per_user_limit) >= per_user_limit:
-                raise UserLimitReached()
-            item = {
-                "connectionId": _s(connection.connection_id),
-                "userId": _s(connection.user_id),
-                "connectedAt": _n(connection.connected_at),
-                "tokenExpiresAt": _n(connection.token_expires_at),
-                "expiryBucket": _s(connection.expiry_bucket),
-                "expiresAt": _n(connection.expires_at),
-            }
-            self._transact([
-                {"Update": {"TableName": self.table, "Key": self._key(COUNTER_KEY),
-                            "UpdateExpression": "ADD active :one",
-                            "ConditionExpression": "attribute_not_exists(active) OR active < :limit",
-                            "ExpressionAttributeValues": {":one": _n(1), ":limit": _n(global_limit)}}},
-                {"Put": {"TableName": self.table, "Item": item,
-                         "ConditionExpression": "attribute_not_exists(connectionId)"}},
-            ], on_condition=(GlobalLimitReached, DuplicateConnection))
+            for _attempt in range(TRANSACTION_ATTEMPTS):
+                members, version = self._membership(connection.user_id)
+                oldest = _oldest_live(connection.connected_at)
+                live = [cid for cid, at in members.items() if at > oldest]
+                if len(live) >= per_user_limit:
+                    raise UserLimitReached()
+                stale = [cid for cid in members if cid not in live]
+                try:
+                    self._transact([counter, row, self._join(connection, version, stale)],
+                                   on_condition=(GlobalLimitReached, DuplicateConnection, _MembershipMoved))
+                    return
+                except _MembershipMoved:
+                    continue  # another connect of this user won the race: count again
+            raise Throttled("membership contention")
+
+    def _join(self, connection: Connection, version: int | None, stale: list[str]) -> dict[str, Any]:
+        """The membership write of a connect: create the item, or add to it (dropping dead members)."""
+        key = self._key(membership_key(connection.user_id))
+        if version is None:
+            return {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(connectionId)",
+                            "Item": {**key, "members": {"M": {connection.connection_id: _n(connection.connected_at)}},
+                                     "ver": _n(1), "expiresAt": _n(connection.expires_at)}}}
+        names = {"#new": connection.connection_id, **{f"#s{i}": cid for i, cid in enumerate(stale)}}
+        update = "SET members.#new = :at, ver = :next, expiresAt = :exp"
+        if stale:
+            update += " REMOVE " + ", ".join(f"members.#s{i}" for i in range(len(stale)))
+        return {"Update": {"TableName": self.table, "Key": key, "UpdateExpression": update,
+                           "ConditionExpression": "ver = :ver", "ExpressionAttributeNames": names,
+                           "ExpressionAttributeValues": {":at": _n(connection.connected_at), ":ver": _n(version),
+                                                         ":next": _n(version + 1),
+                                                         ":exp": _n(connection.expires_at)}}}
 
     def remove(self, connection_id: str) -> bool:
+        return self._remove(connection_id, connected_before=None)
+
+    def remove_stale(self, connection_id: str, connected_before: int) -> bool:
+        return self._remove(connection_id, connected_before)
+
+    def _remove(self, connection_id: str, connected_before: int | None) -> bool:
         if connection_id.startswith("#"):
             return False
         with _translated():
+            item = self.client.get_item(TableName=self.table, Key=self._key(connection_id), ConsistentRead=True,
+                                        ProjectionExpression="userId, connectedAt").get("Item")
+            if not item or "userId" not in item:
+                return False
+            if connected_before is not None and int(item["connectedAt"]["N"]) >= connected_before:
+                return False  # still inside $connect (API Gateway answers 410 until it returns)
+            delete: dict[str, Any] = {"TableName": self.table, "Key": self._key(connection_id),
+                                      "ConditionExpression": "attribute_exists(connectionId)"}
+            if connected_before is not None:
+                delete["ConditionExpression"] += " AND connectedAt < :cutoff"
+                delete["ExpressionAttributeValues"] = {":cutoff": _n(connected_before)}
+            items = [{"Delete": delete},
+                     {"Update": {"TableName": self.table, "Key": self._key(COUNTER_KEY),
+                                 "UpdateExpression": "ADD active :minus",
+                                 "ExpressionAttributeValues": {":minus": _n(-1)}}},
+                     {"Update": {"TableName": self.table, "Key": self._key(membership_key(item["userId"]["S"])),
+                                 "UpdateExpression": "REMOVE members.#c", "ConditionExpression": "attribute_exists(members)",
+                                 "ExpressionAttributeNames": {"#c": connection_id}}}]
             try:
-                self._transact([
-                    {"Delete": {"TableName": self.table, "Key": self._key(connection_id),
-                                "ConditionExpression": "attribute_exists(connectionId)"}},
-                    {"Update": {"TableName": self.table, "Key": self._key(COUNTER_KEY),
-                                "UpdateExpression": "ADD active :minus",
-                                "ExpressionAttributeValues": {":minus": _n(-1)}}},
-                ], on_condition=(LookupError, None))
+                self._transact(items, on_condition=(LookupError, None, _NoMembership))
             except LookupError:
                 return False
+            except _NoMembership:
+                try:
+                    self._transact(items[:2], on_condition=(LookupError, None))
+                except LookupError:
+                    return False
             return True
+
+    def refresh_token(self, connection_id: str, user_id: str, token_expires_at: int) -> bool:
+        bucket = Connection(connection_id, user_id, 0, token_expires_at).expiry_bucket
+        return self._update_if(Key=self._key(connection_id), ConditionExpression="userId = :user",
+                               UpdateExpression="SET tokenExpiresAt = :exp, expiryBucket = :bucket",
+                               ExpressionAttributeValues={":exp": _n(token_expires_at), ":user": _s(user_id),
+                                                          ":bucket": _s(bucket)})
+
+    def _update_if(self, **kwargs: Any) -> bool:
+        """A conditional UpdateItem: False when its condition does not hold."""
+        with _translated():
+            try:
+                self.client.update_item(TableName=self.table, **kwargs)
+            except ClientError as error:
+                if _code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
 
     def _transact(self, items: list[dict[str, Any]], on_condition: tuple) -> None:
         """Run a transaction; a failed condition on item i raises ``on_condition[i]``."""
@@ -206,7 +310,8 @@ class DynamoConnectionStore:
                         continue
                     return MessageWindow(count=int(item["rateCount"]["N"]),
                                          violations=int(item.get("rateViolations", {}).get("N", "0")),
-                                         token_expires_at=int(item["tokenExpiresAt"]["N"]))
+                                         token_expires_at=int(item["tokenExpiresAt"]["N"]),
+                                         user_id=item.get("userId", {}).get("S", ""))
                 if self.get(connection_id) is None:
                     return None
         return None
@@ -226,23 +331,49 @@ class DynamoConnectionStore:
 
     # -- queries ----------------------------------------------------------------------------------
     def connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
+        users = list(dict.fromkeys(user_ids))
+        found: dict[str, None] = {}
         with _translated():
-            return [item["connectionId"]["S"]
-                    for user_id in dict.fromkeys(user_ids)
-                    for page in self._pages("query", IndexName=BY_USER, KeyConditionExpression="userId = :u",
-                                            ExpressionAttributeValues={":u": _s(user_id)})
-                    for item in page.get("Items", [])]
+            for start in range(0, len(users), BATCH_GET_KEYS):
+                found.update(dict.fromkeys(self._members_of(users[start:start + BATCH_GET_KEYS])))
+            # The index as well: rows written before membership items existed (the deploy that added
+            # them) are found only there. Duplicates merge; a lagging index only ever adds nothing.
+            found.update(dict.fromkeys(
+                item["connectionId"]["S"]
+                for user_id in users
+                for page in self._pages("query", IndexName=BY_USER, KeyConditionExpression="userId = :u",
+                                        ExpressionAttributeValues={":u": _s(user_id)})
+                for item in page.get("Items", [])))
+        return list(found)
+
+    def _members_of(self, users: list[str]) -> list[str]:
+        oldest = _oldest_live(self._clock())
+        request = {self.table: {"Keys": [self._key(membership_key(user)) for user in users],
+                                "ConsistentRead": True, "ProjectionExpression": "members"}}
+        members: list[str] = []
+        for attempt in range(BATCH_ATTEMPTS):
+            response = self.client.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self.table, []):
+                members += [cid for cid, at in item.get("members", {}).get("M", {}).items() if int(at["N"]) > oldest]
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return members
+            self._sleep(self._rng.uniform(0, 0.05 * 2 ** attempt))
+        raise Throttled("membership reads unprocessed")
 
     def scan_page(self, segment: int, total_segments: int, cursor: str | None) -> Page:
-        # The sparse KEYS_ONLY byUser index holds connection rows only, a few dozen bytes each.
-        kwargs: dict[str, Any] = {"TableName": self.table, "IndexName": BY_USER, "Segment": segment,
-                                  "TotalSegments": total_segments, "Limit": self.scan_page_size}
+        # The base table, strongly consistent (a GSI scan could miss a row written a moment ago); only
+        # connection rows carry userId, so meta and membership items are filtered out.
+        kwargs: dict[str, Any] = {"TableName": self.table, "Segment": segment, "TotalSegments": total_segments,
+                                  "Limit": self.scan_page_size, "ConsistentRead": True,
+                                  "ProjectionExpression": "connectionId",
+                                  "FilterExpression": "attribute_exists(userId)"}
         if cursor:
-            kwargs["ExclusiveStartKey"] = {name: _s(value) for name, value in json.loads(cursor).items()}
+            kwargs["ExclusiveStartKey"] = {"connectionId": _s(json.loads(cursor)["connectionId"])}
         with _translated():
             response = self.client.scan(**kwargs)
         last = response.get("LastEvaluatedKey")
-        next_cursor = json.dumps({k: v["S"] for k, v in last.items()}, separators=(",", ":")) if last else None
+        next_cursor = json.dumps({"connectionId": last["connectionId"]["S"]}, separators=(",", ":")) if last else None
         return Page([item["connectionId"]["S"] for item in response.get("Items", [])], next_cursor)
 
     def expiring(self, bucket: str, until: int) -> list[ExpiringConnection]:
@@ -287,16 +418,7 @@ class DynamoConnectionStore:
                     raise
 
     def try_announce(self, request_id: str, now: int, interval_seconds: int) -> bool:
-        with _translated():
-            try:
-                self.client.update_item(
-                    TableName=self.table, Key=self._key(ANNOUNCEMENT_KEY),
-                    UpdateExpression="SET lastAt = :now, requestId = :id",
-                    ConditionExpression="attribute_not_exists(lastAt) OR lastAt <= :cutoff OR requestId = :id",
-                    ExpressionAttributeValues={":now": _n(now), ":cutoff": _n(now - interval_seconds),
-                                               ":id": _s(request_id)})
-                return True
-            except ClientError as error:
-                if _code(error) != "ConditionalCheckFailedException":
-                    raise
-        return False
+        return self._update_if(
+            Key=self._key(ANNOUNCEMENT_KEY), UpdateExpression="SET lastAt = :now, requestId = :id",
+            ConditionExpression="attribute_not_exists(lastAt) OR lastAt <= :cutoff OR requestId = :id",
+            ExpressionAttributeValues={":now": _n(now), ":cutoff": _n(now - interval_seconds), ":id": _s(request_id)})

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from realtime.errors import DuplicateConnection, GlobalLimitReached, StaleConnection, UserLimitReached
-from realtime.ports import Claim, Connection, ConnectionInfo, ExpiringConnection, MessageWindow, Page
+from realtime.ports import (
+    GLOBAL_PARTITION,
+    MAX_CONNECTION_SECONDS,
+    ROW_TTL_SLACK_SECONDS,
+    Claim,
+    Connection,
+    ConnectionInfo,
+    ExpiringConnection,
+    LogEntry,
+    MessageWindow,
+    Page,
+)
 
 COUNTER_KEY = "#counter"
 
@@ -38,10 +49,18 @@ class _Request:
 
 
 class InMemoryConnectionStore:
-    """Thread-safe; ``counter`` may be set directly to simulate drift."""
+    """Thread-safe; ``counter`` may be set directly to simulate drift.
+
+    The GSIs are modelled as a separate view (``index``) that follows the rows immediately unless
+    :meth:`lag_index` holds it back — DynamoDB's GSIs are eventually consistent, so a query can miss a row
+    written a moment ago. The per-user membership (like the table's ``#user#<id>`` items) is always current.
+    """
 
     def __init__(self, page_size: int = 100):
         self.rows: dict[str, _Row] = {}
+        self.members: dict[str, dict[str, int]] = {}
+        self.index: dict[str, Connection] = {}
+        self._index_lagging = False
         self.counter = 0
         self.requests: dict[str, _Request] = {}
         self.announced_at: int | None = None
@@ -49,23 +68,66 @@ class InMemoryConnectionStore:
         self.page_size = page_size
         self._lock = threading.RLock()
 
+    # -- index lag (tests of ADR 0016's hazards) ----------------------------------------------------
+    def lag_index(self) -> None:
+        """Freeze the GSI view: rows written from now on are invisible to index queries until caught up."""
+        with self._lock:
+            self._index_lagging = True
+
+    def catch_up_index(self) -> None:
+        with self._lock:
+            self._index_lagging = False
+            self._sync_index()
+
+    def _sync_index(self) -> None:
+        if not self._index_lagging:
+            self.index = {cid: row.connection for cid, row in self.rows.items()}
+
     # -- connections ------------------------------------------------------------------------------
+    def _live_members(self, user_id: str, now: int) -> dict[str, int]:
+        oldest = now - MAX_CONNECTION_SECONDS - ROW_TTL_SLACK_SECONDS
+        return {cid: at for cid, at in self.members.get(user_id, {}).items() if at > oldest}
+
     def add(self, connection: Connection, *, global_limit: int, per_user_limit: int) -> None:
         with self._lock:
             if connection.connection_id in self.rows:
                 raise DuplicateConnection(connection.connection_id)
             if self.counter >= global_limit:
                 raise GlobalLimitReached()
-            if sum(1 for r in self.rows.values() if r.connection.user_id == connection.user_id) >= per_user_limit:
+            live = self._live_members(connection.user_id, connection.connected_at)
+            if len(live) >= per_user_limit:
                 raise UserLimitReached()
             self.rows[connection.connection_id] = _Row(connection)
+            self.members[connection.user_id] = {**live, connection.connection_id: connection.connected_at}
             self.counter += 1
+            self._sync_index()
 
     def remove(self, connection_id: str) -> bool:
+        return self._remove(connection_id, connected_before=None)
+
+    def remove_stale(self, connection_id: str, connected_before: int) -> bool:
+        return self._remove(connection_id, connected_before)
+
+    def _remove(self, connection_id: str, connected_before: int | None) -> bool:
         with self._lock:
-            if self.rows.pop(connection_id, None) is None:
+            row = self.rows.get(connection_id)
+            if row is None:
                 return False
+            if connected_before is not None and row.connection.connected_at >= connected_before:
+                return False
+            del self.rows[connection_id]
+            self.members.get(row.connection.user_id, {}).pop(connection_id, None)
             self.counter -= 1
+            self._sync_index()
+            return True
+
+    def refresh_token(self, connection_id: str, user_id: str, token_expires_at: int) -> bool:
+        with self._lock:
+            row = self.rows.get(connection_id)
+            if row is None or row.connection.user_id != user_id:
+                return False
+            row.connection = replace(row.connection, token_expires_at=token_expires_at)
+            self._sync_index()
             return True
 
     def get(self, connection_id: str) -> Connection | None:
@@ -77,7 +139,8 @@ class InMemoryConnectionStore:
         return self.counter
 
     def count_connections(self) -> int:
-        return len(self.rows)
+        with self._lock:
+            return len(self.index)
 
     def adjust_counter(self, delta: int) -> None:
         with self._lock:
@@ -92,7 +155,8 @@ class InMemoryConnectionStore:
                 row.rate_count += 1
             elif row.rate_window < window:
                 row.rate_window, row.rate_count = window, 1
-            return MessageWindow(row.rate_count, row.rate_violations, row.connection.token_expires_at)
+            return MessageWindow(row.rate_count, row.rate_violations, row.connection.token_expires_at,
+                                 row.connection.user_id)
 
     def add_rate_violation(self, connection_id: str) -> int:
         with self._lock:
@@ -104,9 +168,20 @@ class InMemoryConnectionStore:
 
     # -- queries ----------------------------------------------------------------------------------
     def connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
+        """Membership (current) plus the byUser index (possibly lagging), like DynamoConnectionStore."""
+        wanted = list(dict.fromkeys(user_ids))
+        with self._lock:
+            found: dict[str, None] = {}
+            for user_id in wanted:
+                found.update(dict.fromkeys(self.members.get(user_id, {})))
+            found.update(dict.fromkeys(cid for cid, c in self.index.items() if c.user_id in wanted))
+            return list(found)
+
+    def index_connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
+        """What a byUser GSI query alone would return (the pre-ADR-0016 fan-out)."""
         wanted = set(user_ids)
         with self._lock:
-            return [cid for cid, row in self.rows.items() if row.connection.user_id in wanted]
+            return [cid for cid, c in self.index.items() if c.user_id in wanted]
 
     def scan_page(self, segment: int, total_segments: int, cursor: str | None) -> Page:
         with self._lock:
@@ -118,9 +193,8 @@ class InMemoryConnectionStore:
 
     def expiring(self, bucket: str, until: int) -> list[ExpiringConnection]:
         with self._lock:
-            return [ExpiringConnection(r.connection.connection_id, r.connection.token_expires_at)
-                    for r in self.rows.values()
-                    if r.connection.expiry_bucket == bucket and r.connection.token_expires_at <= until]
+            return [ExpiringConnection(c.connection_id, c.token_expires_at)
+                    for c in self.index.values() if c.expiry_bucket == bucket and c.token_expires_at <= until]
 
     # -- meta items -------------------------------------------------------------------------------
     def claim_request(self, key: str, now: int, lease_seconds: int) -> Claim:
@@ -153,6 +227,53 @@ class InMemoryConnectionStore:
             return True
 
 
+class InMemoryNotificationLog:
+    """The notification log with DynamoDB's key order (partition, then cursor as a string)."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[str, dict[str, LogEntry]] = {}
+        self.settled_segments: dict[str, set[int]] = {}
+        self.appended = 0
+        self._lock = threading.Lock()
+
+    def append(self, entries: Sequence[LogEntry]) -> None:
+        with self._lock:
+            for entry in entries:
+                self.partitions.setdefault(entry.partition, {})[entry.cursor] = entry
+            self.appended += len(entries)
+
+    def read_after(self, partition: str, lower: str, limit: int) -> list[LogEntry]:
+        with self._lock:
+            stored = self.partitions.get(partition, {})
+            return [stored[c] for c in sorted(stored) if c > lower][:limit]
+
+    def read_before(self, partition: str, upper: str, lower: str, limit: int) -> list[LogEntry]:
+        with self._lock:
+            stored = self.partitions.get(partition, {})
+            return [stored[c] for c in sorted(stored, reverse=True) if lower < c < upper][:limit]
+
+    def get(self, partition: str, cursor: str) -> LogEntry | None:
+        with self._lock:
+            return self.partitions.get(partition, {}).get(cursor)
+
+    def settle_segment(self, cursor: str, segment: int, total: int, now: int) -> None:
+        with self._lock:
+            done = self.settled_segments.setdefault(cursor, set())
+            done.add(segment)
+            entry = self.partitions.get(GLOBAL_PARTITION, {}).get(cursor)
+            if entry is not None and len(done) >= total and entry.settled_at is None:
+                self.partitions[GLOBAL_PARTITION][cursor] = replace(entry, settled_at=now)
+
+    def entries(self, partition: str) -> list[LogEntry]:
+        with self._lock:
+            stored = self.partitions.get(partition, {})
+            return [stored[c] for c in sorted(stored)]
+
+    def purge(self, partition: str) -> int:
+        with self._lock:
+            return len(self.partitions.pop(partition, {}))
+
+
 def hash_segment(connection_id: str, total_segments: int) -> int:
     """Stable segment of a key for the in-memory scan (DynamoDB uses its own hash)."""
     return sum(connection_id.encode()) % total_segments
@@ -161,9 +282,11 @@ def hash_segment(connection_id: str, total_segments: int) -> int:
 @dataclass
 class RecordingNotifier:
     """Records deliveries; ``faults`` maps a connection id to a list of exceptions raised in order
-    (then success), ``gone`` lists connections that no longer exist."""
+    (then success), ``gone`` lists connections that no longer exist, ``opening`` those still inside
+    ``$connect`` (API Gateway answers 410 to a post before ``$connect`` has returned)."""
 
     gone: set[str] = field(default_factory=set)
+    opening: set[str] = field(default_factory=set)
     faults: dict[str, list[Exception]] = field(default_factory=dict)
     latency: float = 0.0
     sleep: Callable[[float], None] | None = None
@@ -177,7 +300,7 @@ class RecordingNotifier:
     def _fault(self, connection_id: str) -> None:
         with self._lock:
             self.attempts += 1
-            if connection_id in self.gone:
+            if connection_id in self.gone or connection_id in self.opening:
                 raise StaleConnection(connection_id)
             pending = self.faults.get(connection_id)
             if pending:

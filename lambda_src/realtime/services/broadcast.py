@@ -1,8 +1,14 @@
-"""Broadcast requests from SQS → notifications on every target connection (ADR 0006).
+"""Broadcast requests from SQS → notifications on every target connection (ADR 0006, ADR 0016).
 
-Per-user targets go through GSI ``byUser``. ``{all: true}`` is split into ``BROADCAST_SCAN_SEGMENTS``
-parallel-scan segment jobs (put back on the queue), and a segment that cannot finish within the
-invocation's time budget re-queues itself with a cursor: no invocation walks the whole table.
+Every notification is stored in the notification log BEFORE it is posted, inside the request's
+idempotency claim, so a connection the fan-out misses (registered a moment later, or reconnecting)
+finds it when it resumes. Per-user targets are handled in chunks of ``USER_CHUNK`` users — store the
+chunk's entries, read those users' connections (strongly consistent membership), post — which keeps the
+time between a notification's cursor and its posts short (the resume's reorder window relies on it).
+``{all: true}`` is stored once (the ``#global`` partition) and split into ``BROADCAST_SCAN_SEGMENTS``
+parallel-scan segment jobs carrying its cursor; a segment that cannot finish within the invocation's
+time budget re-queues itself with a scan cursor: no invocation walks the whole table. Each finished
+segment is recorded on the global entry, so a resume knows whether it was still in flight.
 Idempotent under SQS redelivery: each request/segment/continuation claims a meta item first.
 """
 
@@ -12,6 +18,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from realtime.cursors import GLOBAL_STREAM, USER_STREAM, make_cursor, parse_cursor
 from realtime.events import QueueMessage
 from realtime.messages import (
     AllTarget,
@@ -23,13 +30,23 @@ from realtime.messages import (
     parse_broadcast_request,
 )
 from realtime.observability import Logger, Metrics
-from realtime.ports import Claim, Clock, ConnectionStore, QueuePublisher
+from realtime.ports import (
+    GLOBAL_PARTITION,
+    Claim,
+    Clock,
+    ConnectionStore,
+    LogEntry,
+    NotificationLog,
+    QueuePublisher,
+)
 from realtime.services.fan_out import DeliveryReport, FanOut
 
 #: A claimed request not completed within this time (crashed invocation) may be taken over.
 CLAIM_LEASE_SECONDS = 300
 #: A segment re-queues its remainder when the invocation has less time left than this.
 MIN_REMAINING_MILLIS = 20_000
+#: Users stored and posted together: one BatchWriteItem (DynamoDB's maximum is 25 items).
+USER_CHUNK = 25
 
 
 def idempotency_key(request: BroadcastRequest) -> str:
@@ -50,9 +67,12 @@ class BroadcastOutcome:
 
 
 class BroadcastService:
+    """``log=None`` delivers without storing (protocol 1.0 behaviour; the benchmark's baseline)."""
+
     def __init__(self, store: ConnectionStore, fan_out: FanOut, queue: QueuePublisher, clock: Clock,
                  logger: Logger, metrics: Metrics, *, scan_segments: int, announcement_interval_seconds: int,
-                 min_remaining_millis: int = MIN_REMAINING_MILLIS):
+                 log: NotificationLog | None = None, retention_seconds: int = 0,
+                 min_remaining_millis: int = MIN_REMAINING_MILLIS, user_chunk: int = USER_CHUNK):
         self.store = store
         self.fan_out = fan_out
         self.queue = queue
@@ -61,7 +81,10 @@ class BroadcastService:
         self.metrics = metrics
         self.scan_segments = scan_segments
         self.announcement_interval = announcement_interval_seconds
+        self.log = log
+        self.retention_seconds = retention_seconds
         self.min_remaining_millis = min_remaining_millis
+        self.user_chunk = max(1, user_chunk)
 
     def process_batch(self, messages: Sequence[QueueMessage], remaining_millis: Callable[[], int]) -> list[str]:
         """Process SQS messages; return the ids of those to retry (SQS batch item failures)."""
@@ -107,10 +130,8 @@ class BroadcastService:
         return outcome
 
     def _run(self, request: BroadcastRequest, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
-        payload = encode(notification_message(request, self.clock.now()))
         if not isinstance(request.target, AllTarget):
-            connection_ids = self.store.connections_of_users(request.target.userIds)
-            return BroadcastOutcome("delivered", self.fan_out.deliver(connection_ids, payload))
+            return BroadcastOutcome("delivered", self._to_users(request, request.target.userIds))
         segment = request.segment
         if segment is None:
             if not self.store.try_announce(request.id, int(self.clock.now()), self.announcement_interval):
@@ -118,16 +139,50 @@ class BroadcastService:
                 self.logger.warning("global announcement rejected: interval not elapsed", requestId=request.id,
                                     intervalSeconds=self.announcement_interval)
                 return BroadcastOutcome("rejected")
+            request = request.model_copy(update={"logCursor": self._store_global(request)})
             if self.scan_segments > 1:
                 self.queue.publish([
                     request.model_copy(update={"segment": Segment(index=i, total=self.scan_segments)})
                     .model_dump_json(exclude_none=True) for i in range(self.scan_segments)])
                 return BroadcastOutcome("split", jobs=self.scan_segments)
             segment = Segment(index=0, total=1)
-        return self._scan(request, segment, payload, remaining_millis)
+        return self._scan(request, segment, remaining_millis)
 
-    def _scan(self, request: BroadcastRequest, segment: Segment, payload: bytes,
-              remaining_millis: Callable[[], int]) -> BroadcastOutcome:
+    def _stamp(self, stream: str, request: BroadcastRequest) -> tuple[float, str | None]:
+        """The store time and cursor of a new log entry (a taken-over claim stores again, newly stamped)."""
+        now = self.clock.now()
+        return now, make_cursor(int(now * 1000), stream, request.id) if self.log is not None else None
+
+    def _entry(self, partition: str, cursor: str, request: BroadcastRequest, frame: bytes, now: float) -> LogEntry:
+        return LogEntry(partition=partition, cursor=cursor, request_id=request.id, frame=frame.decode(),
+                        expires_at=int(now) + self.retention_seconds)
+
+    def _to_users(self, request: BroadcastRequest, user_ids: Sequence[str]) -> DeliveryReport:
+        report = DeliveryReport()
+        users = list(dict.fromkeys(user_ids))
+        for start in range(0, len(users), self.user_chunk):
+            chunk = users[start:start + self.user_chunk]
+            now, cursor = self._stamp(USER_STREAM, request)
+            frame = encode(notification_message(request, now, cursor))
+            if cursor is not None and self.log is not None:
+                self.log.append([self._entry(user, cursor, request, frame, now) for user in chunk])
+                self.metrics.count("NotificationsStored", len(chunk))
+            report += self.fan_out.deliver(self.store.connections_of_users(chunk), frame)
+        return report
+
+    def _store_global(self, request: BroadcastRequest) -> str | None:
+        now, cursor = self._stamp(GLOBAL_STREAM, request)
+        if cursor is not None and self.log is not None:
+            frame = encode(notification_message(request, now, cursor))
+            self.log.append([self._entry(GLOBAL_PARTITION, cursor, request, frame, now)])
+            self.metrics.count("NotificationsStored")
+        return cursor
+
+    def _scan(self, request: BroadcastRequest, segment: Segment, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
+        # Every segment and continuation rebuilds the frame stored once by the split: same cursor, same time.
+        stored = parse_cursor(request.logCursor) if request.logCursor else None
+        payload = encode(notification_message(request, stored.seconds if stored else self.clock.now(),
+                                              request.logCursor))
         report = DeliveryReport()
         cursor = request.cursor
         while True:
@@ -135,6 +190,8 @@ class BroadcastService:
             report += self.fan_out.deliver(page.connection_ids, payload)
             cursor = page.cursor
             if cursor is None:
+                if request.logCursor is not None and self.log is not None:
+                    self.log.settle_segment(request.logCursor, segment.index, segment.total, int(self.clock.now()))
                 return BroadcastOutcome("delivered", report)
             if remaining_millis() < self.min_remaining_millis:
                 continuation = request.model_copy(update={"segment": segment, "cursor": cursor})

@@ -1,21 +1,36 @@
-"""$default: every client frame gets exactly one answer (pong or error); the connection stays open
-unless it keeps abusing the rate limit or its token has expired."""
+"""$default: every client frame gets exactly one answer; the connection stays open unless it keeps
+abusing the rate limit or its token has expired.
+
+``ping`` → ``pong``; ``resume`` → the replayed notifications, then ``resumed`` (ADR 0016); ``refresh`` →
+``refreshed`` or ``TOKEN_INVALID`` (the token is verified with the authorizer's rules and must be the
+connection's own user's); anything else → an ``error`` frame. Every frame counts against the rate limit.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
-from realtime.errors import DomainError, StaleConnection
+from realtime.errors import DomainError, StaleConnection, Throttled
 from realtime.messages import (
+    VERSION,
     ErrorCode,
     MessageRejected,
+    PingMessage,
+    RefreshMessage,
+    ResumeMessage,
     encode,
     error_message,
     parse_client_message,
     pong_message,
+    refreshed_message,
+    resumed_message,
 )
 from realtime.observability import Logger, Metrics
-from realtime.ports import Clock, ConnectionStore, Notifier
+from realtime.ports import Clock, ConnectionStore, MessageWindow, Notifier
+from realtime.services.replay import Replay, ReplayPlanner
 
 _METRIC_OF_CODE = {
     ErrorCode.INVALID_MESSAGE: "InvalidMessages",
@@ -23,20 +38,38 @@ _METRIC_OF_CODE = {
     ErrorCode.MESSAGE_TOO_LARGE: "InvalidMessages",
     ErrorCode.RATE_LIMITED: "RateLimited",
     ErrorCode.TOKEN_EXPIRED: "TokensExpired",
+    ErrorCode.TOKEN_INVALID: "TokenRefreshesRejected",
     ErrorCode.INTERNAL_ERROR: None,  # logged at ERROR; the function's error rate is the signal
 }
 
 
+#: A replayed frame that is throttled is retried this often (then the resume reports recovered: false).
+REPLAY_POST_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class Reply:
+    #: The answer frame (sent last).
     payload: bytes
     code: ErrorCode | None
     closed: bool = False
+    #: Notification frames sent before the answer (a resume's replay).
+    replayed: tuple[bytes, ...] = ()
+    #: A resume's answer depends on how many replayed frames were delivered: builds it from that count.
+    conclude: Callable[[int], bytes] | None = None
+
+
+class TokenVerifierPort:
+    """What ``refresh`` needs of ``realtime.auth.TokenVerifier`` (imported lazily: jose costs cold start)."""
+
+    def verify(self, token: str) -> Any: ...
 
 
 class ClientMessageService:
     def __init__(self, store: ConnectionStore, notifier: Notifier, clock: Clock, logger: Logger, metrics: Metrics,
-                 *, max_message_bytes: int, rate_limit_per_minute: int, max_rate_violations: int):
+                 *, max_message_bytes: int, rate_limit_per_minute: int, max_rate_violations: int,
+                 replay: ReplayPlanner | None = None, verifier: Callable[[], TokenVerifierPort] | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
         self.store = store
         self.notifier = notifier
         self.clock = clock
@@ -45,6 +78,9 @@ class ClientMessageService:
         self.max_message_bytes = max_message_bytes
         self.rate_limit = rate_limit_per_minute
         self.max_violations = max_rate_violations
+        self.replay = replay
+        self.verifier = verifier
+        self.sleep = sleep
 
     def handle(self, connection_id: str, body: str | None, is_base64: bool, request_id: str) -> Reply:
         self.metrics.count("MessagesReceived")
@@ -52,25 +88,28 @@ class ClientMessageService:
             reply = self._answer(connection_id, body, is_base64, request_id)
         except Exception as error:  # noqa: BLE001 - the client always gets an answer, never a dropped frame
             self.logger.error("message handling failed", connectionId=connection_id, errorType=type(error).__name__)
-            reply = Reply(encode(error_message(ErrorCode.INTERNAL_ERROR, "internal error", self.clock.now(),
-                                               request_id)), ErrorCode.INTERNAL_ERROR)
+            reply = self._error(ErrorCode.INTERNAL_ERROR, "internal error", request_id)
         if reply.code is not None:
             if _METRIC_OF_CODE[reply.code]:
                 self.metrics.count(_METRIC_OF_CODE[reply.code])
             self.logger.info("message rejected", connectionId=connection_id, code=reply.code.value)
-        self._deliver(connection_id, reply)
-        return reply
+        return self._deliver(connection_id, reply)
 
-    def _error(self, code: ErrorCode, message: str, request_id: str, closed: bool = False) -> Reply:
-        return Reply(encode(error_message(code, message, self.clock.now(), request_id)), code, closed)
+    def _error(self, code: ErrorCode, message: str, request_id: str, closed: bool = False,
+               version: str = VERSION) -> Reply:
+        return Reply(encode(error_message(code, message, self.clock.now(), request_id, version)), code, closed)
 
     def _answer(self, connection_id: str, body: str | None, is_base64: bool, request_id: str) -> Reply:
         now = self.clock.now()
         window = self.store.count_message(connection_id, int(now // 60))
+        parsed: PingMessage | ResumeMessage | RefreshMessage | MessageRejected | None = None
         if window is not None:
             if window.token_expires_at < now:
-                return self._error(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token",
-                                   request_id, closed=True)
+                # A refresh is the one frame that can rescue a connection whose token just ran out.
+                parsed = self._parse(body, is_base64)
+                if not isinstance(parsed, RefreshMessage):
+                    return self._error(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token",
+                                       request_id, closed=True)
             if window.count > self.rate_limit:
                 violations = window.violations
                 if window.count == self.rate_limit + 1:  # first excess message of this minute
@@ -84,14 +123,81 @@ class ClientMessageService:
         if is_base64:
             return self._error(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON text",
                                request_id)
-        try:
-            ping = parse_client_message(body or "")
-        except MessageRejected as rejected:
-            return self._error(rejected.code, rejected.message, request_id)
-        return Reply(encode(pong_message(ping, now)), None)
+        message = parsed if parsed is not None else self._parse(body, is_base64)
+        if isinstance(message, MessageRejected):
+            return self._error(message.code, message.message, request_id, version=message.version)
+        if isinstance(message, ResumeMessage):
+            return self._resume(connection_id, window, message, now)
+        if isinstance(message, RefreshMessage):
+            return self._refresh(connection_id, window, message, now, request_id)
+        return Reply(encode(pong_message(message, now)), None)
 
-    def _deliver(self, connection_id: str, reply: Reply) -> None:
+    @staticmethod
+    def _parse(body: str | None, is_base64: bool) -> PingMessage | ResumeMessage | RefreshMessage | MessageRejected:
+        if is_base64:
+            return MessageRejected(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON text")
         try:
+            return parse_client_message(body or "")
+        except MessageRejected as rejected:
+            return rejected
+
+    # -- resume -----------------------------------------------------------------------------------
+    def _resume(self, connection_id: str, window: MessageWindow | None, message: ResumeMessage, now: float) -> Reply:
+        self.metrics.count("Resumes")
+        if window is None or not window.user_id or self.replay is None:
+            # No row says whose stream this is: the client refetches, exactly as after a long gap.
+            plan = Replay((), False, "unregistered")
+        else:
+            plan = self.replay.plan(window.user_id, message.data.after, now)
+        self.logger.info("resume", connectionId=connection_id, userId=window.user_id if window else None,
+                         reason=plan.reason, replaying=len(plan.frames))
+
+        def conclude(sent: int) -> bytes:
+            recovered = plan.recovered and sent == len(plan.frames)
+            self.metrics.count("NotificationsReplayed", sent)
+            if not recovered:
+                self.metrics.count("ResumesNotRecovered")
+            return encode(resumed_message(message, recovered=recovered, replayed=sent))
+
+        return Reply(b"", None, replayed=tuple(frame.encode() for frame in plan.frames), conclude=conclude)
+
+    # -- refresh ----------------------------------------------------------------------------------
+    def _refresh(self, connection_id: str, window: MessageWindow | None, message: RefreshMessage, now: float,
+                 request_id: str) -> Reply:
+        def rejected(reason: str) -> Reply:
+            self.logger.warning("token refresh rejected", connectionId=connection_id, reason=reason)
+            return self._error(ErrorCode.TOKEN_INVALID, f"token refresh rejected: {reason}", request_id,
+                               version=message.version)
+
+        if window is None or not window.user_id:
+            return rejected("connection is not registered")
+        if self.verifier is None:
+            return rejected("token refresh is not configured")
+        try:
+            verified = self.verifier().verify(message.data.token)
+        except Exception as error:  # noqa: BLE001 - every verification failure rejects (as the authorizer's 401)
+            return rejected(getattr(error, "reason", None) or f"verification error {type(error).__name__}")
+        if verified.user_id != window.user_id:
+            return rejected("token belongs to another user")
+        if verified.expires_at <= now:
+            return rejected("token expired")
+        if not self.store.refresh_token(connection_id, window.user_id, verified.expires_at):
+            return rejected("connection is not registered")
+        self.metrics.count("TokenRefreshes")
+        self.logger.info("token refreshed", connectionId=connection_id, userId=window.user_id,
+                         tokenExpiresAt=verified.expires_at)
+        return Reply(encode(refreshed_message(message, verified.expires_at)), None)
+
+    # -- delivery ---------------------------------------------------------------------------------
+    def _deliver(self, connection_id: str, reply: Reply) -> Reply:
+        sent = 0
+        try:
+            for frame in reply.replayed:
+                if not self._send_replayed(connection_id, frame):
+                    break
+                sent += 1
+            if reply.conclude is not None:
+                reply = replace(reply, payload=reply.conclude(sent))
             self.notifier.send(connection_id, reply.payload)
             if reply.closed:
                 self.logger.warning("closing connection", connectionId=connection_id, code=reply.code.value)
@@ -100,3 +206,21 @@ class ClientMessageService:
             self.logger.info("client gone before the reply", connectionId=connection_id)
         except DomainError as error:
             self.logger.warning("reply not delivered", connectionId=connection_id, errorType=type(error).__name__)
+        return reply
+
+    def _send_replayed(self, connection_id: str, frame: bytes) -> bool:
+        """False when the frame could not be delivered (the resume then answers recovered: false)."""
+        for attempt in range(REPLAY_POST_ATTEMPTS):
+            try:
+                self.notifier.send(connection_id, frame)
+                return True
+            except Throttled:
+                if attempt < REPLAY_POST_ATTEMPTS - 1:
+                    self.sleep(0.05 * 2 ** attempt)
+            except StaleConnection:
+                raise
+            except DomainError as error:
+                self.logger.warning("replay interrupted", connectionId=connection_id, errorType=type(error).__name__)
+                return False
+        self.logger.warning("replay interrupted", connectionId=connection_id, errorType="Throttled")
+        return False

@@ -1,8 +1,9 @@
 """Concurrent delivery of one payload to many connections (ADR 0006).
 
 Bounded thread pool (the @connections API is HTTP: threads overlap the network waits), exponential
-backoff with full jitter on throttling, Gone rows removed (and the counter decremented) on the spot.
-One failing connection never stops the others. The benchmark drives :func:`deliver` directly with an
+backoff with full jitter on throttling, Gone rows removed (and the counter decremented) on the spot —
+except rows younger than ``CONNECT_GRACE_SECONDS``: API Gateway answers 410 to a connection still inside
+``$connect``, which is about to open (ADR 0016). One failing connection never stops the others. The benchmark drives :func:`deliver` directly with an
 injected notifier.
 """
 
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from realtime.errors import StaleConnection, Throttled
-from realtime.ports import ConnectionStore, Notifier
+from realtime.ports import CONNECT_GRACE_SECONDS, ConnectionStore, Notifier
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ class DeliveryReport:
 class FanOut:
     def __init__(self, notifier: Notifier, store: ConnectionStore | None, *, concurrency: int,
                  retry: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, clock: Callable[[], float] = time.time):
         self.notifier = notifier
+        self.clock = clock
         self.store = store
         self.concurrency = max(1, concurrency)
         self.retry = retry
@@ -79,7 +81,7 @@ class FanOut:
                 report.gone = 1
                 if self.store is not None:
                     try:
-                        self.store.remove(connection_id)
+                        self.store.remove_stale(connection_id, int(self.clock()) - CONNECT_GRACE_SECONDS)
                     except Exception:  # noqa: BLE001 - the sweeper reconciles; the row dies with its token
                         report.failed_removals = 1
                 return report

@@ -1,7 +1,8 @@
 """Every minute: close connections whose token expired, reconcile the counter (ADR 0013).
 
 Expiry work reads only the ``byTokenExpiry`` buckets of the last ``LOOKBACK_MINUTES`` minutes, so its
-cost follows the number of expiring connections. Reconciliation counts the sparse KEYS_ONLY
+cost follows the number of expiring connections. The index is eventually consistent and an in-band
+``refresh`` (ADR 0016) moves a connection's expiry, so each candidate's row is re-read before closing. Reconciliation counts the sparse KEYS_ONLY
 ``byUser`` index (a few dozen bytes per connection).
 """
 
@@ -25,6 +26,8 @@ class SweepReport:
     expired: int = 0
     closed: int = 0
     stale_removed: int = 0
+    #: Found in an old expiry bucket but refreshed since: left open.
+    refreshed: int = 0
     failed: int = 0
     drift: int = 0
     active: int = 0
@@ -64,6 +67,14 @@ class SweeperService:
         return report
 
     def _expire(self, connection: ExpiringConnection, now: int, request_id: str) -> str:
+        try:
+            current = self.store.get(connection.connection_id)
+        except DomainError as error:
+            self.logger.warning("expiry check failed", connectionId=connection.connection_id,
+                                errorType=type(error).__name__)
+            return "failed"
+        if current is not None and current.token_expires_at > now:
+            return "refreshed"
         payload = encode(error_message(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token",
                                        now, request_id))
         try:

@@ -1,0 +1,24 @@
+// `make clients` (npm run build -w realtime-publisher): one ESM module for Node >= 20, dependencies external.
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+rmSync(join(root, "dist"), { recursive: true, force: true });
+await build({
+  entryPoints: { index: "src/index.ts" },
+  absWorkingDir: root,
+  outdir: join(root, "dist"),
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  packages: "external",
+  sourcemap: true,
+  logLevel: "warning",
+});
+const tsc = join(root, "..", "web", "node_modules", ".bin", "tsc");
+execFileSync(tsc, ["-p", join(root, "tsconfig.json")], { stdio: "inherit" });
+console.log(`built ${join(root, "dist")}`);

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+// @ts-expect-error - a plain .mjs script without types
+import { generateMessages, OUTPUT_PATH, SCHEMA_PATH } from "../scripts/generate-messages.mjs";
+import { broadcastRequestSchema, serverMessageSchema } from "../src/messages.js";
+
+test("src/messages.ts is what the generator makes of schemas/messages.v1.json", () => {
+  const expected = generateMessages(JSON.parse(readFileSync(SCHEMA_PATH, "utf8")));
+  assert.equal(readFileSync(OUTPUT_PATH, "utf8"), expected, "stale: run `npm run generate -w realtime-client`");
+});
+
+test("the generator refuses a schema without the parts the clients use", () => {
+  assert.throws(() => generateMessages({ $defs: { ServerMessage: {} } }), /ClientMessage, BroadcastRequest/);
+});
+
+test("server frames of every type parse; wrong ones do not", () => {
+  const good = [
+    { type: "pong", version: "1.1", id: "hb-1", data: { timestamp: "2026-12-01T12:00:00.000Z" } },
+    { type: "notification", version: "1.0", id: "n-1", data: { kind: "moc.finalized", title: "t", timestamp: "x", cursor: "c1" } },
+    { type: "resumed", version: "1.1", data: { recovered: true, replayed: 3 } },
+    { type: "refreshed", version: "1.1", data: { expiresAt: "2026-12-01T13:00:00.000Z" } },
+    { type: "error", version: "1.0", data: { code: "TOKEN_INVALID", message: "m", timestamp: "t", requestId: "r" } },
+  ];
+  const bad = [
+    { type: "pong", version: "2.0", data: { timestamp: "t" } },
+    { type: "notification", version: "1.0", data: { kind: "nope", title: "t", timestamp: "x" } },
+    { type: "resumed", version: "1.1", data: { recovered: "yes", replayed: 0 } },
+    { type: "error", version: "1.0", data: { code: "NOPE", message: "m", timestamp: "t", requestId: "r" } },
+    { type: "surprise", version: "1.0" },
+  ];
+  assert.deepEqual(good.map((f) => serverMessageSchema.safeParse(f).success), good.map(() => true));
+  assert.deepEqual(bad.map((f) => serverMessageSchema.safeParse(f).success), bad.map(() => false));
+});
+
+test("broadcast requests are bounded like the server's model", () => {
+  const base = { id: "moc-42", target: { userIds: ["u"] }, notification: { kind: "moc.finalized", title: "t" } };
+  assert.equal(broadcastRequestSchema.safeParse(base).success, true);
+  assert.equal(broadcastRequestSchema.safeParse({ ...base, target: { userIds: [] } }).success, false);
+  assert.equal(broadcastRequestSchema.safeParse({ ...base, id: "has space" }).success, false);
+  assert.equal(broadcastRequestSchema.safeParse({ ...base, notification: { kind: "set.created", title: "t", link: "http://x" } }).success, false);
+});

@@ -1,0 +1,50 @@
+"""CKV_RT_018: only the broadcast function writes the notification log, only the default function reads it.
+
+The log holds every user's notifications for the retention window (ADR 0016): personal data. A role
+policy that names the log's table is allowed exactly the actions of its owner's grant
+(stacks/constructs/notification_log.py); the role is known by its policy's name,
+``realtime-<env>-<function>-least-privilege``.
+"""
+
+import re
+
+from checkov.common.models.enums import CheckCategories
+from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
+from rt_iam import statements_from_resource, verdict
+from rt_values import attr
+
+#: A reference to the notification log's table (construct id ``notification-log``).
+LOG_TABLE_RE = re.compile(r"\$\{aws_dynamodb_table\.notification-log[A-Za-z0-9_-]*\.arn\}")
+ALLOWED = {
+    "broadcast": frozenset({"dynamodb:batchwriteitem", "dynamodb:updateitem"}),
+    "default": frozenset({"dynamodb:getitem", "dynamodb:query"}),
+}
+POLICY_NAME_RE = re.compile(r"^realtime-[a-z0-9]+-(?P<function>[a-z]+)-least-privilege$")
+
+
+class NotificationLogAccess(BaseResourceCheck):
+    def __init__(self) -> None:
+        super().__init__(
+            name="Ensure only the broadcast function writes and only the default function reads the notification log",
+            id="CKV_RT_018",
+            categories=[CheckCategories.IAM],
+            supported_resources=["aws_iam_role_policy"],
+        )
+
+    def scan_resource_conf(self, conf):
+        documents = statements_from_resource(conf, self.entity_type)
+        name = attr(conf, "name")
+        match = POLICY_NAME_RE.match(name) if isinstance(name, str) else None
+        allowed = ALLOWED.get(match["function"], frozenset()) if match else frozenset()
+        touching = [s for s in documents.statements
+                    if s.allows and any(LOG_TABLE_RE.search(resource) for resource in s.resources)]
+        findings = []
+        for statement in touching:
+            extra = sorted(a for a in statement.actions if a.lower() not in allowed)
+            if extra or statement.not_actions:
+                findings.append(f"{name or 'this policy'} may {extra or list(statement.not_actions)} on the "
+                                "notification log (only broadcast writes, only default reads)")
+        return verdict(self, bool(touching), findings, documents.unreadable)
+
+
+check = NotificationLogAccess()

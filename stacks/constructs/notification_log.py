@@ -1,0 +1,64 @@
+"""The notification log (ADR 0016): every notification, per user (PK ``userId``) and once for global
+announcements (``#global``), sorted by cursor, kept for the environment's retention (TTL ``expiresAt``),
+so that a client that reconnects resumes from its last cursor instead of losing what was sent meanwhile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+)
+from constructs import Construct
+
+from stacks.constructs.iam import LeastPrivilegeRole
+from stacks.constructs.kms_key import CustomerManagedKey
+from stacks.constructs.table_hardening import hardened_table
+
+PARTITION_KEY = "userId"
+SORT_KEY = "cursor"
+# The broadcast function stores entries (BatchWriteItem) and records finished scan segments on a global
+# entry (UpdateItem); nothing else writes.
+APPEND_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:UpdateItem")
+# The default function answers a resume: the cursor's own entry (GetItem), then ranges (Query).
+READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+
+
+@dataclass(frozen=True)
+class NotificationLogProps:
+    #: ``realtime-<env>-notifications``.
+    name: str
+    key: CustomerManagedKey
+    #: Refuse ``DeleteTable`` (off only on the emulator).
+    deletion_protection: bool
+
+
+class NotificationLog(Construct):
+    """On-demand table, PK ``userId`` + SK ``cursor``, TTL, PITR, SSE with the CMK; no index (every read is
+    a key range of one partition)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: NotificationLogProps):
+        super().__init__(scope, construct_id)
+        self._key = props.key
+        self.table = DynamodbTable(
+            self, "table",
+            name=props.name,
+            hash_key=PARTITION_KEY,
+            range_key=SORT_KEY,
+            attribute=[DynamodbTableAttribute(name=PARTITION_KEY, type="S"),
+                       DynamodbTableAttribute(name=SORT_KEY, type="S")],
+            **hardened_table(props.key, props.deletion_protection),
+        )
+        self.table_name: str = self.table.name
+        self.table_arn: str = self.table.arn
+
+    def grant_appends(self, role: LeastPrivilegeRole) -> None:
+        """Store notifications and settle global ones (the broadcast function only)."""
+        role.add_statement("NotificationLogAppends", APPEND_ACTIONS, [self.table_arn])
+        self._key.grant_encrypt_decrypt(role)
+
+    def grant_reads(self, role: LeastPrivilegeRole) -> None:
+        """Read a user's and the global partition for a resume (the default function only)."""
+        role.add_statement("NotificationLogReads", READ_ACTIONS, [self.table_arn])
+        self._key.grant_encrypt_decrypt(role)

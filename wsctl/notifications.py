@@ -1,0 +1,76 @@
+"""`wsctl notifications …`: what the notification log (ADR 0016) holds for a user, and a user's deletion
+request. Both go through the runtime's own adapter (`realtime.adapters.notification_log`), so the CLI
+reads exactly the items the broadcast function writes.
+
+Only the user's own partition is listed and purged: global announcements (the `#global` partition) are
+not personal data and expire with the retention window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+
+from wsctl import ops_core  # noqa: F401 - puts lambda_src (the runtime) on sys.path
+from wsctl.ops import aws_errors
+from wsctl.targets import Target, resolve
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    notifications = subparsers.add_parser("notifications", help="a user's stored notifications (resume log)")
+    verbs = notifications.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    listing = verbs.add_parser("list", help="the notifications stored for a user, oldest first")
+    listing.add_argument("--env", required=True, metavar="ENV", help="dev, staging, prod or local")
+    listing.add_argument("--user", required=True, metavar="ID", help="userId (Cognito sub)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(func=cmd_list)
+
+    purge = verbs.add_parser("purge", help="delete every notification stored for a user (a deletion request)")
+    purge.add_argument("--env", required=True, metavar="ENV", help="dev, staging, prod or local")
+    purge.add_argument("--user", required=True, metavar="ID", help="userId (Cognito sub)")
+    purge.set_defaults(func=cmd_purge)
+
+
+def _log(target: Target):
+    from realtime.adapters.notification_log import DynamoNotificationLog
+
+    return DynamoNotificationLog(target.client("dynamodb"), target.output("notifications_table_name"))
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from realtime.cursors import parse_cursor
+
+    target = resolve(args.env)
+    with aws_errors(target):
+        entries = _log(target).entries(args.user)
+    rows = []
+    for entry in entries:
+        frame = json.loads(entry.frame)
+        cursor = parse_cursor(entry.cursor)
+        rows.append({"cursor": entry.cursor, "id": entry.request_id,
+                     "storedAt": _when(cursor.seconds) if cursor else "-", "expiresAt": _when(entry.expires_at),
+                     "kind": frame.get("data", {}).get("kind"), "title": frame.get("data", {}).get("title")})
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(f"{'STORED AT':<21} {'EXPIRES AT':<21} {'KIND':<22} {'ID':<40} TITLE")
+        for row in rows:
+            print(f"{row['storedAt']:<21} {row['expiresAt']:<21} {row['kind'] or '-':<22} {row['id']:<40} {row['title']}")
+    print(f"{len(rows)} notification(s) stored for user {args.user}", file=sys.stderr)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    target = resolve(args.env)
+    with aws_errors(target):
+        deleted = _log(target).purge(args.user)
+    print(f"deleted {deleted} notification(s) stored for user {args.user} in {target.env}")
+    return 0
