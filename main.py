@@ -14,11 +14,14 @@ from stacks.config import ConfigError, load_all
 
 def main() -> int:
     try:
-        # Validated before the provider bindings are imported (~10 s): a typo fails in milliseconds.
+        # Validated before the provider bindings are imported (seconds): a typo fails in milliseconds.
         configs = load_all()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from stacks.provider_bindings import import_lazily
+
+    import_lazily()
     from stacks.app import build_app
 
     build_app(configs=configs).synth()

@@ -40,7 +40,11 @@ from bench.common import REPO_ROOT, VENV_BIN, descendants, median, percentile, r
 from wsctl.local.up import free_port
 
 GOAL_COLD_S = 60.0
-GOAL_WARM_S = 10.0
+GOAL_WARM_S = 5.0
+#: Capacity: the handshake rate over the last tenth of the connections vs the first tenth.
+GOAL_RATE_KEPT = 0.80
+GOAL_EMULATOR_RSS_MIB = 1536.0
+GOAL_BROADCAST_S = 5.0
 READY_TIMEOUT_S = 420.0
 ORIGIN = "http://localhost:5173"
 BENCH_PASSWORD = "Bench-Passw0rd-2026"  # noqa: S105 - a local emulator user, never a real account
@@ -303,9 +307,24 @@ async def load(ws_url: str, tokens: list[str], connections: int, broadcast: Any,
             "rss_open_mib": rss_open, "rss_peak_mib": peak_rss, "close_seconds": time.perf_counter() - closing}
 
 
+#: Where the first start's time goes and what is left to remove (bench/RESULTS.md, ADR 0015).
+CLOSE_IT_COLD = (
+    "First start: synthesis is ~9 s (bindings imported lazily, stacks/provider_bindings.py) and the emulator comes "
+    "up during it; the rest is `terraform apply`, and its floor is the AWS provider's, not the emulator's. A TF_LOG "
+    "trace of a cold apply (ADR 0015) splits it into ~12 s of terraform loading and validating the provider schema "
+    "three times (validate, plan, apply) and a ~66 s walk whose critical path is fixed provider waits: the KMS key "
+    "(~9 s: rotation and tag propagation, five reads 1 s apart each), the broadcast DLQ and then the queue whose "
+    "redrive policy names it (~25 s each: six matching attribute reads 5 s apart), and the functions, created one "
+    "at a time under the provider's lock for `filename` code (≥ 5 s each). moto answers every read at once; no "
+    "provider setting shortens these waits. It would take a provider build with shorter waits (none in the "
+    "offline mirror), or a stack whose critical path is shorter everywhere (function code from S3 lifts the lock, "
+    "−25 s; the KMS → DLQ → queue chain stays ≥ 59 s), or a pre-applied emulator snapshot shared between folders — "
+    "which a first start in an empty folder does not have by definition.")
+
+
 def not_measured(reason: str, started_at: float) -> dict[str, Any]:
     rows = [row(f, None, "", goal=g, passed=None, note=reason) for f, g in (
-        ("make local cold start to READY", f"≤ {GOAL_COLD_S:.0f} s"),
+        ("make local first start in an empty folder to READY", f"≤ {GOAL_COLD_S:.0f} s"),
         ("make local warm start to READY", f"≤ {GOAL_WARM_S:.0f} s"),
         ("2,000 connections + one global broadcast: delivered", "all"))]
     return result("local_stack", "Local stack (make local)", ".venv/bin/python -m bench.run --only local_stack", rows,
@@ -403,16 +422,22 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
     warm = [s["seconds"] for s in (warm_clean or warm_all)]
     resynth = [s for s in warm_all if s not in warm_clean]
     rows = []
-    cold_s = median(cold)
-    cold_label = "cold (--fresh: empty emulator, terraform initialised)" if any(
-        s["kind"].startswith("cold") for s in starts) else "cold (first start in an empty folder)"
-    rows.append(row(f"make local {cold_label} to READY", cold_s, "s", baseline=floor,
-                    baseline_label="emulator alone s", ratio=cold_s / floor if floor else None,
-                    ratio_label=f"{cold_s / floor:.1f}×" if floor else "", goal=f"≤ {GOAL_COLD_S:.0f} s",
-                    passed=cold_s <= GOAL_COLD_S,
-                    note=(f"first start in an empty folder: {first[0]:.1f} s; " if first and cold is not first else "")
-                    + "phases: " + "; ".join(f"{s['kind']}: {s['phases']}" for s in starts if not s['kind'] == 'warm')
-                    + ("" if cold_s <= GOAL_COLD_S else f"; missed by {cold_s - GOAL_COLD_S:.1f} s")))
+    # The goal is the first start of all: an empty folder, synthesis and terraform init included.
+    first_s = first[0] if first else median(cold)
+    cold_phases = "; ".join(f"{s['kind']}: {s['phases']}" for s in starts if not s['kind'] == 'warm')
+    rows.append(row("make local first start in an empty folder (synth + init + apply) to READY", first_s, "s",
+                    baseline=floor, baseline_label="emulator alone s", ratio=first_s / floor if floor else None,
+                    ratio_label=f"{first_s / floor:.1f}×" if floor else "", goal=f"≤ {GOAL_COLD_S:.0f} s",
+                    passed=first_s <= GOAL_COLD_S,
+                    note="phases: " + cold_phases
+                    + ("" if first_s <= GOAL_COLD_S else f"; missed by {first_s - GOAL_COLD_S:.1f} s")))
+    fresh = [s["seconds"] for s in starts if s["kind"].startswith("cold")]
+    if fresh:
+        fresh_s = median(fresh)
+        rows.append(row("make local cold restart (--fresh: empty emulator, synthesized and initialised) to READY",
+                        fresh_s, "s", baseline=floor, baseline_label="emulator alone s",
+                        ratio=fresh_s / floor if floor else None, ratio_label=f"{fresh_s / floor:.1f}×" if floor else "",
+                        goal="—", passed=None, note=f"n={len(fresh)}; terraform alone, no synthesis"))
     if warm:
         warm_s = median(warm)
         rows.append(row("make local warm start (nothing changed) to READY", warm_s, "s", baseline=floor,
@@ -442,11 +467,23 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
                                 if ld.get("open_rate_last_tenth") else "") + f"handshake p50 "
                              f"{ld['open_p50_ms'] or 0:.0f} ms, p99 {ld['open_p99_ms'] or 0:.0f} ms); refused "
                              f"{ld['refused'] or 'none'}; duplicates {ld['duplicates']}"))
+        first_rate, last_rate = ld.get("open_rate_first_tenth"), ld.get("open_rate_last_tenth")
+        if first_rate and last_rate:
+            kept = last_rate / first_rate
+            rows.append(row(f"Handshake rate over the last tenth of {n:,} connections", last_rate, "handshakes/s",
+                            baseline=first_rate, baseline_label="first tenth handshakes/s", ratio=kept,
+                            ratio_label=f"{kept:.0%}", goal=f"≥ {GOAL_RATE_KEPT:.0%} of the first tenth",
+                            passed=kept >= GOAL_RATE_KEPT,
+                            note=f"≤ 50 handshakes in flight; p50 {ld['open_p50_ms'] or 0:.0f} ms, p99 "
+                                 f"{ld['open_p99_ms'] or 0:.0f} ms"
+                                 + ("" if kept >= GOAL_RATE_KEPT else f"; missed by {GOAL_RATE_KEPT - kept:.0%}")))
         if ld["last_delivery_s"] is not None:
+            on_time = all_delivered and ld["last_delivery_s"] <= GOAL_BROADCAST_S
             rows.append(row("Time from `wsctl broadcast` start to last delivery", ld["last_delivery_s"], "s",
                             baseline=ld["broadcast_command_s"], baseline_label="the CLI command itself s",
-                            goal="— (e2e asks ≤ 2 s for small audiences)", passed=None,
-                            note=f"first {ld['first_delivery_s']:.2f} s, p50 {ld['p50_delivery_s']:.2f} s"))
+                            goal=f"all {n:,} within {GOAL_BROADCAST_S:.0f} s", passed=on_time,
+                            note=f"first {ld['first_delivery_s']:.2f} s, p50 {ld['p50_delivery_s']:.2f} s"
+                                 + ("" if on_time else f"; delivered {ld['delivered']:,} of {n:,}")))
         gw_idle = raw.get("rss_idle_mib", {}).get("gateway (wsctl local up)")
         gw_peak = ld["rss_peak_mib"].get("gateway (wsctl local up)")
         if gw_peak:
@@ -463,7 +500,8 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
             rows.append(row(f"Emulator (moto) RSS with {ld['opened']:,} connections", emu_peak, "MiB", baseline=emu_idle,
                             baseline_label="emulator idle MiB", ratio=emu_peak / emu_idle,
                             ratio_label=f"+{(emu_peak - emu_idle) * 1024 / max(1, ld['opened']):.0f} KiB/conn",
-                            goal="—", passed=None, note="not the gateway; reported because it dominates local memory"))
+                            goal=f"≤ {GOAL_EMULATOR_RSS_MIB / 1024:.1f} GiB", passed=emu_peak <= GOAL_EMULATOR_RSS_MIB,
+                            note="peak while connections open and during the broadcast; it dominates local memory"))
     if raw.get("error"):
         rows.append(row("Local stack run", None, "", goal="—", passed=False, note=f"stopped early: {raw['error']}"))
     starts_table = table(["start", "seconds to READY", "how (wsctl)", "phases (wsctl's own log)",
@@ -498,18 +536,15 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float) -> dict[str, An
     first_rate, last_rate = ld.get("open_rate_first_tenth"), ld.get("open_rate_last_tenth")
     trend = (f" In this run {first_rate:.1f} handshakes/s over the first tenth of the connections and "
              f"{last_rate:.1f}/s over the last." if first_rate and last_rate else "")
-    details += ("\n\nCapacity note: every `$connect`/`$disconnect` is a DynamoDB transaction (row + counter), and "
-                "moto 5.2.5's `transact_write_items` deep-copies the whole table once per item as its rollback "
-                "backup (moto/dynamodb/models/__init__.py) — O(table size) work per connect in the emulator, and "
-                "memory churn that stays in its RSS. That, and one worker per function (authorizer and `$connect` "
-                "run serially), bound the local connection rate, not the gateway." + trend)
+    details += ("\n\nCapacity note: every `$connect`/`$disconnect` is a DynamoDB transaction, and moto 5.2.5's "
+                "`transact_write_items` deep-copies every table it names once per item as its rollback backup "
+                "(moto/dynamodb/models/__init__.py) — O(table size) work and garbage per handshake. The emulator "
+                "applies `wsctl/local/moto_patches.py` at start: item-level backups, same transaction semantics; "
+                "and index queries that no longer sort and re-cast every item of the table (the `byUser` query of "
+                "each `$connect`: 17-18 ms with 2,000 rows unpatched, 1.5-2 ms patched). Both are tested against "
+                "unpatched moto (tests/integration/test_moto_patches.py)." + trend)
     misses = [r for r in rows if r["passed"] is False]
     if misses:
-        details += ("\n\n**What would close it.** Cold start: most of it is terraform creating resources one by "
-                    "one against the emulator (SQS attribute waits, serial Lambda creation) plus the synth's "
-                    "provider import — see the phases; the warm path skips both by restoring the emulator snapshot, "
-                    "which only works when no stack input changed since. Connection capacity: patch moto's "
-                    "transaction backup in the emulator (copy only the touched items) and/or run more than one "
-                    "worker per function (`REALTIME_LOCAL_FUNCTION_CONCURRENCY`).")
+        details += "\n\n**What would close it.** " + CLOSE_IT_COLD
     return result("local_stack", "Local stack (make local)", ".venv/bin/python -m bench.run --only local_stack"
                   + (" --quick" if quick else ""), rows, details, raw, measured=True, started=started_at)

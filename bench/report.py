@@ -115,7 +115,7 @@ def adr_section(model_result: dict[str, Any], broadcast_result: dict[str, Any] |
              f"Python {m.get('python', '?')}, by `make bench`; full tables, commands and method in "
              "[bench/RESULTS.md](../../bench/RESULTS.md)._", ""]
     if broadcast_result:
-        parts += ["One invocation (real `BroadcastService` + `FanOut` + boto3 notifier, in-memory store) against a "
+        parts += ["One invocation (real `BroadcastService` + `FanOut` + the runtime notifier, in-memory store) against a "
                   "local @connections endpoint with 20 ms injected latency, versus a sequential post loop over "
                   "the same endpoint in the same run:", "",
                   "| figure | msg/s | sequential msg/s | speed-up | goal | result |", "|---|---|---|---|---|---|"]

@@ -21,7 +21,7 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cdktf.out directory holding every stack, synthesized once per session.
 
     ``REALTIME_SYNTH_DIR`` (set by ``make test`` after its own ``make synth``) is reused when it holds
-    stacks; otherwise ``python main.py`` runs once into a temporary outdir (~15 s: provider import).
+    stacks; otherwise ``python main.py`` runs once into a temporary outdir (~10 s).
     """
     given = os.environ.get("REALTIME_SYNTH_DIR")
     if given and _has_stacks(Path(given)):

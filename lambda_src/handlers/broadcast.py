@@ -1,8 +1,8 @@
 """SQS-triggered fan-out of broadcast requests; failed records go back as batch item failures."""
 
-from realtime.adapters.apigateway import ApiGatewayNotifier
-from realtime.adapters.aws import dynamodb_client, management_api_client, sqs_client
+from realtime.adapters.aws import dynamodb_client, sqs_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
+from realtime.adapters.management_api import ManagementApiNotifier
 from realtime.adapters.notification_log import DynamoNotificationLog
 from realtime.adapters.sqs import SqsQueuePublisher
 from realtime.config import BroadcastConfig
@@ -18,7 +18,7 @@ CONFIG = BroadcastConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 DYNAMODB = dynamodb_client()
 STORE = DynamoConnectionStore(DYNAMODB, CONFIG.table_name)
-NOTIFIER = ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint, CONFIG.concurrency))
+NOTIFIER = ManagementApiNotifier.from_environment(CONFIG.connections_endpoint, CONFIG.concurrency)
 SERVICE = BroadcastService(STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.concurrency),
                            SqsQueuePublisher(sqs_client(), CONFIG.queue_url), SystemClock(), LOGGER, METRICS,
                            scan_segments=CONFIG.scan_segments, announcement_interval_seconds=CONFIG.announcement_interval_seconds,

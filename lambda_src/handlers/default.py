@@ -1,8 +1,8 @@
 """$default: answer each client frame via @connections; always 200 (the service closes abusers itself)."""
 
-from realtime.adapters.apigateway import ApiGatewayNotifier
-from realtime.adapters.aws import dynamodb_client, management_api_client
+from realtime.adapters.aws import dynamodb_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
+from realtime.adapters.management_api import ManagementApiNotifier
 from realtime.adapters.notification_log import DynamoNotificationLog
 from realtime.config import DefaultConfig
 from realtime.events import WebSocketRequest
@@ -19,7 +19,7 @@ LOGGER, METRICS = telemetry(CONFIG.common)
 DYNAMODB = dynamodb_client()
 SERVICE = ClientMessageService(
     DynamoConnectionStore(DYNAMODB, CONFIG.table_name),
-    ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint)), SystemClock(), LOGGER, METRICS,
+    ManagementApiNotifier.from_environment(CONFIG.connections_endpoint), SystemClock(), LOGGER, METRICS,
     max_message_bytes=CONFIG.max_message_bytes, rate_limit_per_minute=CONFIG.rate_limit_per_minute,
     max_rate_violations=CONFIG.max_rate_violations,
     replay=ReplayPlanner(DynamoNotificationLog(DYNAMODB, CONFIG.notifications_table),

@@ -1,8 +1,8 @@
 """Scheduled every minute: close expired-token connections, remove gone rows, reconcile the counter."""
 
-from realtime.adapters.apigateway import ApiGatewayNotifier
-from realtime.adapters.aws import dynamodb_client, management_api_client
+from realtime.adapters.aws import dynamodb_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
+from realtime.adapters.management_api import ManagementApiNotifier
 from realtime.config import SweeperConfig
 from realtime.observability import instrumented, telemetry
 from realtime.ports import SystemClock
@@ -14,7 +14,7 @@ CONFIG = SweeperConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 SERVICE = SweeperService(
     DynamoConnectionStore(dynamodb_client(), CONFIG.table_name),
-    ApiGatewayNotifier(management_api_client(CONFIG.connections_endpoint)), SystemClock(), LOGGER, METRICS,
+    ManagementApiNotifier.from_environment(CONFIG.connections_endpoint), SystemClock(), LOGGER, METRICS,
     global_limit=CONFIG.global_limit)
 
 

@@ -63,6 +63,17 @@ class Page:
     cursor: str | None
 
 
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """GetConnection: what API Gateway knows about an open connection."""
+
+    #: Epoch seconds.
+    connected_at: float
+    last_active_at: float
+    source_ip: str
+    user_agent: str
+
+
 class Claim(enum.Enum):
     CLAIMED = "claimed"
     COMPLETED = "completed"
@@ -137,6 +148,9 @@ class Notifier(Protocol):
     def send(self, connection_id: str, payload: bytes) -> None: ...
 
     def close(self, connection_id: str) -> None: ...
+
+    def get(self, connection_id: str) -> ConnectionInfo:
+        """GetConnection; StaleConnection when the connection is gone."""
 
 
 class QueuePublisher(Protocol):

@@ -31,7 +31,7 @@ def broadcast_result():
     from bench.broadcast import run
 
     return run(quick=True, sizes=(40,), stale_fractions=(0.3,), repeats=1, sequential_sample=8, concurrency=8,
-               sweep=(4,), lean_experiment=True)
+               sweep=(4,), boto3_comparison=True)
 
 
 def test_broadcast_runs_the_real_service_against_the_local_endpoint(broadcast_result):
@@ -45,7 +45,8 @@ def test_broadcast_runs_the_real_service_against_the_local_endpoint(broadcast_re
     assert broadcast_result["raw"]["sequential"]["posts"] == 8
     assert all(r["baseline"] and r["ratio"] for r in broadcast_result["rows"])
     assert [r["concurrency"] for r in broadcast_result["raw"]["runs"]["sweep"]] == [4, 8]
-    assert broadcast_result["raw"]["runs"]["lean"][0]["ok"]
+    assert broadcast_result["raw"]["runs"]["boto3"][0]["ok"]
+    assert broadcast_result["raw"]["runtime_notifier_alone"]["posts"] >= 8
 
 
 def test_fanout_model_uses_the_measured_figures(broadcast_result):

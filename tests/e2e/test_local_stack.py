@@ -16,6 +16,9 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 import websockets
+from botocore.credentials import Credentials
+from realtime.adapters.management_api import ManagementApiNotifier
+from realtime.errors import StaleConnection
 
 from tests.e2e.conftest import sign_like_the_emulator
 from tests.e2e.support import (
@@ -240,6 +243,34 @@ def test_management_api_with_boto3_post_get_delete_and_gone(local_stack):
         api.post_to_connection(ConnectionId=connection_id, Data=b"late")
     with pytest.raises(api.exceptions.GoneException):
         api.get_connection(ConnectionId="AAAAAAAAAAAAAAA=")
+
+
+def test_the_runtime_notifier_posts_gets_and_deletes_through_the_gateway(local_stack):
+    # GIVEN the notifier the default/broadcast/sweeper functions use, on the gateway's @connections API
+    user = unique_user("lean")
+    api = ManagementApiNotifier(local_stack.connections_endpoint, Credentials("test", "test"),
+                                local_stack.endpoints["region"])
+
+    async def scenario():
+        async with await open_ws(local_stack.ws_url, local_stack.token(user)) as ws:
+            (connection_id,) = connection_ids(local_stack, local_stack.user_id(user))
+            # WHEN it posts, reads the connection and deletes it (each call off the event loop)
+            await asyncio.to_thread(api.send, connection_id, b'{"hello":"lean"}')
+            received = await receive_json(ws)
+            info = await asyncio.to_thread(api.get, connection_id)
+            await asyncio.to_thread(api.close, connection_id)
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            return connection_id, received, info
+
+    connection_id, received, info = asyncio.run(scenario())
+    # THEN the client got the frame, the info is the gateway's, and the closed connection is gone
+    assert received == {"hello": "lean"}
+    assert info.source_ip == "127.0.0.1" and info.last_active_at >= info.connected_at > 0
+    with pytest.raises(StaleConnection):
+        api.send(connection_id, b"late")
+    with pytest.raises(StaleConnection):
+        api.get("AAAAAAAAAAAAAAA=")
 
 
 def test_disconnect_removes_the_row(local_stack):

@@ -1,6 +1,6 @@
 """Fault tests: DynamoDB throttling on connect, @connections 410/429/500 during broadcast, 30 % stale
 connections, duplicate SQS delivery, counter drift. Real boto3 clients: DynamoDB/SQS under moto,
-@connections served on 127.0.0.1."""
+@connections served on 127.0.0.1 — through the runtime notifier and through boto3's client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from realtime.adapters.apigateway import ApiGatewayNotifier
 from realtime.adapters.aws import management_api_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
+from realtime.adapters.management_api import ManagementApiNotifier
 from realtime.adapters.memory import FakeClock
 from realtime.adapters.sqs import SqsQueuePublisher
 from realtime.events import QueueMessage
@@ -43,6 +44,16 @@ def endpoint():
         yield served
 
 
+@pytest.fixture(params=["runtime", "boto3"])
+def notifier_for(request):
+    """Builds the @connections notifier for an endpoint URL: the handlers' own, or boto3's."""
+    def build(url: str, concurrency: int = 10):
+        if request.param == "boto3":
+            return ApiGatewayNotifier(management_api_client(url, concurrency))
+        return ManagementApiNotifier.from_environment(url, concurrency)
+    return build
+
+
 def seed(store, endpoint, count, users=("alice", "bob")):
     ids = [f"conn-{index:03d}" for index in range(count)]
     for index, connection_id in enumerate(ids):
@@ -52,9 +63,9 @@ def seed(store, endpoint, count, users=("alice", "bob")):
     return ids
 
 
-def broadcast_service(aws, store, endpoint, telemetry, concurrency=8, scan_segments=1):
+def broadcast_service(aws, store, endpoint, telemetry, notifier_for, concurrency=8, scan_segments=1):
     logger, metrics, _ = telemetry
-    notifier = ApiGatewayNotifier(management_api_client(endpoint.url, concurrency))
+    notifier = notifier_for(endpoint.url, concurrency)
     fan_out = FanOut(notifier, store, concurrency=concurrency, retry=FAST_RETRY, rng=random.Random(1))
     return BroadcastService(store, fan_out, SqsQueuePublisher(aws.sqs, aws.queue_url), FakeClock(NOW), logger,
                             metrics, scan_segments=scan_segments, announcement_interval_seconds=60)
@@ -119,7 +130,7 @@ def test_concurrent_connects_never_exceed_the_global_limit(aws, telemetry):
 
 # --- @connections faults during broadcast ------------------------------------------------------------
 
-def test_410_429_500_during_broadcast(aws, endpoint, telemetry):
+def test_410_429_500_during_broadcast(aws, endpoint, telemetry, notifier_for):
     store = DynamoConnectionStore(SerializedClient(aws.dynamodb), aws.table)
     ids = seed(store, endpoint, 10)
     for gone in ids[:3]:
@@ -128,7 +139,7 @@ def test_410_429_500_during_broadcast(aws, endpoint, telemetry):
     endpoint.script[ids[4]] = [429]
     endpoint.always[ids[5]] = 500
 
-    outcome = broadcast_service(aws, store, endpoint, telemetry).process(users_request(), lambda: 900_000)
+    outcome = broadcast_service(aws, store, endpoint, telemetry, notifier_for).process(users_request(), lambda: 900_000)
 
     assert outcome.report.as_dict() == {"sent": 6, "gone": 3, "failed": 1, "retried": 3}
     assert sorted(endpoint.received) == sorted(ids[3:5] + ids[6:])
@@ -141,13 +152,13 @@ def test_410_429_500_during_broadcast(aws, endpoint, telemetry):
             document["BroadcastRetried"]) == (6, 3, 1, 3)
 
 
-def test_thirty_percent_stale_connections(aws, endpoint, telemetry):
+def test_thirty_percent_stale_connections(aws, endpoint, telemetry, notifier_for):
     store = DynamoConnectionStore(SerializedClient(aws.dynamodb), aws.table)
     ids = seed(store, endpoint, 60)
     stale = set(random.Random(3).sample(ids, 18))
     endpoint.open -= stale
 
-    outcome = broadcast_service(aws, store, endpoint, telemetry, concurrency=16).process(
+    outcome = broadcast_service(aws, store, endpoint, telemetry, notifier_for, concurrency=16).process(
         users_request(), lambda: 900_000)
 
     assert outcome.report.as_dict() == {"sent": 42, "gone": 18, "failed": 0, "retried": 0}
@@ -156,10 +167,10 @@ def test_thirty_percent_stale_connections(aws, endpoint, telemetry):
     assert set(endpoint.received) == set(ids) - stale
 
 
-def test_global_broadcast_through_the_queue_reaches_everyone_once(aws, endpoint, telemetry):
+def test_global_broadcast_through_the_queue_reaches_everyone_once(aws, endpoint, telemetry, notifier_for):
     store = DynamoConnectionStore(SerializedClient(aws.dynamodb), aws.table, scan_page_size=5)
     ids = seed(store, endpoint, 33)
-    service = broadcast_service(aws, store, endpoint, telemetry, scan_segments=3)
+    service = broadcast_service(aws, store, endpoint, telemetry, notifier_for, scan_segments=3)
     root = BroadcastRequest.model_validate({"id": "ann-1", "target": {"all": True}, "notification": {
         "kind": "system.announcement", "title": "Maintenance"}})
 
@@ -174,7 +185,7 @@ def test_global_broadcast_through_the_queue_reaches_everyone_once(aws, endpoint,
 
 # --- duplicate SQS delivery ---------------------------------------------------------------------------
 
-def test_duplicate_delivery_sequential_and_concurrent(aws, endpoint, telemetry):
+def test_duplicate_delivery_sequential_and_concurrent(aws, endpoint, telemetry, notifier_for):
     store = DynamoConnectionStore(SerializedClient(aws.dynamodb), aws.table)
     ids = seed(store, endpoint, 12)
     endpoint.latency = 0.02  # keep the first delivery in flight while the duplicate arrives
@@ -182,7 +193,7 @@ def test_duplicate_delivery_sequential_and_concurrent(aws, endpoint, telemetry):
     failures: list[list[str]] = []
 
     def deliver(message_id: str) -> None:
-        service = broadcast_service(aws, store, endpoint, telemetry)
+        service = broadcast_service(aws, store, endpoint, telemetry, notifier_for)
         failures.append(service.process_batch([QueueMessage(message_id, body, 1)], lambda: 900_000))
 
     threads = [threading.Thread(target=deliver, args=(f"copy-{i}",)) for i in range(2)]
@@ -200,12 +211,12 @@ def test_duplicate_delivery_sequential_and_concurrent(aws, endpoint, telemetry):
 # --- counter drift --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("drift", [+6, -4])
-def test_sweeper_reconciles_counter_drift(aws, endpoint, telemetry, drift):
+def test_sweeper_reconciles_counter_drift(aws, endpoint, telemetry, drift, notifier_for):
     store = DynamoConnectionStore(SerializedClient(aws.dynamodb), aws.table)
     seed(store, endpoint, 9)
     store.adjust_counter(drift)  # e.g. rows expired by TTL, or a crash between row and counter in old code
     logger, metrics, _ = telemetry
-    sweeper = SweeperService(store, ApiGatewayNotifier(management_api_client(endpoint.url)), FakeClock(NOW),
+    sweeper = SweeperService(store, notifier_for(endpoint.url), FakeClock(NOW),
                              logger, metrics, global_limit=100)
 
     report = sweeper.run()
@@ -215,13 +226,13 @@ def test_sweeper_reconciles_counter_drift(aws, endpoint, telemetry, drift):
     assert sweeper.run().drift == 0
 
 
-def test_sweeper_closes_expired_and_removes_gone_rows_over_http(aws, endpoint, telemetry):
+def test_sweeper_closes_expired_and_removes_gone_rows_over_http(aws, endpoint, telemetry, notifier_for):
     store = DynamoConnectionStore(SerializedClient(aws.dynamodb), aws.table)
     for connection_id, expires in [("expired-open", NOW - 20), ("expired-gone", NOW - 50), ("valid", NOW + 600)]:
         store.add(Connection(connection_id, "alice", NOW - 3000, expires), global_limit=100, per_user_limit=100)
     endpoint.open |= {"expired-open", "valid"}
     logger, metrics, _ = telemetry
-    sweeper = SweeperService(store, ApiGatewayNotifier(management_api_client(endpoint.url)), FakeClock(NOW),
+    sweeper = SweeperService(store, notifier_for(endpoint.url), FakeClock(NOW),
                              logger, metrics, global_limit=100)
 
     report = sweeper.run("sweep-1")

@@ -63,3 +63,12 @@ def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def normalised(stack_file: Path) -> dict[str, Any]:
+    """The stack JSON with the local backend's path resolved: it is relative to the output dir."""
+    document = json.loads(stack_file.read_text())
+    local_backend = document.get("terraform", {}).get("backend", {}).get("local")
+    if local_backend:
+        local_backend["path"] = str((stack_file.parent / local_backend["path"]).resolve())
+    return document

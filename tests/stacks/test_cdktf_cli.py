@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,18 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.stacks.synthesized import normalised
 
 STACKS = {"realtime-dev", "realtime-staging", "realtime-prod", "realtime-local",
           "realtime-vercel-dev", "realtime-vercel-staging", "realtime-vercel-prod"}
-
-
-def _normalised(stack_file: Path) -> dict:
-    """The stack JSON with the local backend's path resolved: it is relative to the output dir."""
-    document = json.loads(stack_file.read_text())
-    local_backend = document.get("terraform", {}).get("backend", {}).get("local")
-    if local_backend:
-        local_backend["path"] = str((stack_file.parent / local_backend["path"]).resolve())
-    return document
 
 
 @pytest.mark.slow
@@ -47,5 +38,5 @@ def test_cdktf_synth_matches_main_py(tmp_path: Path, synth_dir: Path) -> None:
     written = {path.parent.name for path in (outdir / "stacks").glob("*/cdk.tf.json")}
     assert written == STACKS
     for name in sorted(STACKS):
-        assert _normalised(outdir / "stacks" / name / "cdk.tf.json") == \
-            _normalised(synth_dir / "stacks" / name / "cdk.tf.json"), name
+        assert normalised(outdir / "stacks" / name / "cdk.tf.json") == \
+            normalised(synth_dir / "stacks" / name / "cdk.tf.json"), name

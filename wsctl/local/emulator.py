@@ -4,6 +4,10 @@ Run as ``python -m wsctl.local.emulator --port N [--restore FILE]``. It prints o
 it listens, then obeys commands on stdin (``snapshot <path>``) and exits when stdin closes, so it
 never outlives the ``wsctl local up`` that started it.
 
+moto is patched first where it would misbehave as the local stack uses it: no SQS→Lambda delivery
+of its own (below), DynamoDB transactions that copy the items they touch instead of whole tables,
+and index queries that do not re-cast every key on every comparison (wsctl/local/moto_patches.py).
+
 Snapshots are moto's in-memory backends pickled as they are (locks, weak maps, lambdas factories
 and private keys are reduced to things that pickle). They are taken right after ``terraform
 apply`` and restored only when the synthesized stack, the Lambda zips, the terraform state and the
@@ -25,6 +29,8 @@ import threading
 import weakref
 from pathlib import Path
 from typing import Any
+
+from wsctl.local.moto_patches import patch_emulator
 
 _LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
 
@@ -122,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         disable_builtin_sqs_delivery()
+        patch_emulator()
         if args.restore is not None:
             restore_backends(args.restore)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)

@@ -79,6 +79,11 @@ class Emulator:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, restore: Path | None = None) -> None:
+        self.spawn(restore)
+        self.wait_ready()
+
+    def spawn(self, restore: Path | None = None) -> None:
+        """Start the process without waiting for it (it can come up while something else runs)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "wsctl.local.emulator", "--port", str(self.port)]
         if restore is not None:
@@ -86,6 +91,8 @@ class Emulator:
         with open(self.log_dir / "moto.log", "ab") as log_file:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,  # noqa: S603
                                             text=True, cwd=paths.REPO_ROOT, start_new_session=True)
+
+    def wait_ready(self) -> None:
         reply = self._reply(timeout=60)
         if "ready" not in reply:
             self.stop()
@@ -174,6 +181,12 @@ def write_env_file(outputs: dict[str, Any]) -> None:
     os.replace(temporary, paths.ENV_FILE)
 
 
+def forget_deployment(state: Path) -> None:
+    """Cold: a fresh emulator knows nothing, so the old state and snapshot describe nothing."""
+    for stale in (paths.SNAPSHOT_FILE, state, state.with_name(state.name + ".backup")):
+        stale.unlink(missing_ok=True)
+
+
 def local_dashboard(port: int, outputs: dict[str, Any]) -> Any:
     from wsctl.local.dashboard import Dashboard
     from wsctl.targets import Target
@@ -196,38 +209,46 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
     endpoints = {"REALTIME_LOCAL_AWS_ENDPOINT": f"http://127.0.0.1:{aws_port}",
                  "REALTIME_LOCAL_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}"}
 
-    inputs = stack.inputs_fingerprint(endpoints)
-    synth_meta = stack.read_json(paths.SYNTH_META)
-    deployed = stack.deployed_fingerprint()
-    if synth_meta.get("inputs") != inputs or deployed is None or synth_meta.get("deployed") != deployed:
-        log.info("synthesizing %s", paths.STACK_NAME)
-        deployed = stack.synthesize(endpoints)
-        stack.write_json(paths.SYNTH_META, {"inputs": inputs, "deployed": deployed})
-        phases.mark("synth")
     state = stack.state_file()
-    emulator = Emulator(aws_port)
     snapshot_usable = (not getattr(args, "fresh", False) and paths.SNAPSHOT_FILE.is_file()
                        and meta.get("state") == stack.file_hash(state) and meta.get("moto") == stack.moto_version()
                        and meta.get("aws_port") == aws_port and meta.get("gateway_port") == gateway_port
                        and isinstance(meta.get("outputs"), dict))
+    if not snapshot_usable:
+        forget_deployment(state)
+    # The emulator comes up (or restores its snapshot) while synthesis runs: neither needs the other.
+    emulator = Emulator(aws_port)
+    emulator.spawn(restore=paths.SNAPSHOT_FILE if snapshot_usable else None)
+    try:
+        inputs = stack.inputs_fingerprint(endpoints)
+        synth_meta = stack.read_json(paths.SYNTH_META)
+        deployed = stack.deployed_fingerprint()
+        if synth_meta.get("inputs") != inputs or deployed is None or synth_meta.get("deployed") != deployed:
+            log.info("synthesizing %s", paths.STACK_NAME)
+            deployed = stack.synthesize(endpoints)
+            stack.write_json(paths.SYNTH_META, {"inputs": inputs, "deployed": deployed})
+            phases.mark("synth")
+    except BaseException:
+        emulator.stop()
+        raise
     restored = False
     if snapshot_usable:
         # The snapshot and the terraform state were saved together, so together they describe the
         # emulator exactly; terraform then only applies what changed since (often nothing).
         try:
-            emulator.start(restore=paths.SNAPSHOT_FILE)
+            emulator.wait_ready()
             phases.mark("emulator-restore")
             restored = True
         except WsctlError as error:
             log.warning("snapshot not restorable (%s): cold start", error)
+            forget_deployment(state)
+            emulator.start()
+            phases.mark("emulator")
+    else:
+        emulator.wait_ready()
+        phases.mark("emulator")
     if restored and meta.get("deployed") == deployed:
         return emulator, meta["outputs"], "warm"
-    if not restored:
-        # Cold: a fresh emulator knows nothing, so the old state and snapshot describe nothing.
-        for stale in (paths.SNAPSHOT_FILE, state, state.with_name(state.name + ".backup")):
-            stale.unlink(missing_ok=True)
-        emulator.start()
-        phases.mark("emulator")
     paths.SNAPSHOT_META.unlink(missing_ok=True)
     try:
         log.info("terraform apply of %s (%s)", paths.STACK_NAME,

@@ -13,6 +13,7 @@ from realtime.ports import (
     ROW_TTL_SLACK_SECONDS,
     Claim,
     Connection,
+    ConnectionInfo,
     ExpiringConnection,
     LogEntry,
     MessageWindow,
@@ -76,11 +77,18 @@ class InMemoryConnectionStore:
     def catch_up_index(self) -> None:
         with self._lock:
             self._index_lagging = False
-            self._sync_index()
-
-    def _sync_index(self) -> None:
-        if not self._index_lagging:
             self.index = {cid: row.connection for cid, row in self.rows.items()}
+
+    def _sync_index(self, connection_id: str) -> None:
+        """Let the GSI view follow one row's write (unless it lags): a rebuild per write made every
+        write O(table), and a broadcast with many gone rows quadratic (bench/broadcast.py)."""
+        if self._index_lagging:
+            return
+        row = self.rows.get(connection_id)
+        if row is None:
+            self.index.pop(connection_id, None)
+        else:
+            self.index[connection_id] = row.connection
 
     # -- connections ------------------------------------------------------------------------------
     def _live_members(self, user_id: str, now: int) -> dict[str, int]:
@@ -99,7 +107,7 @@ class InMemoryConnectionStore:
             self.rows[connection.connection_id] = _Row(connection)
             self.members[connection.user_id] = {**live, connection.connection_id: connection.connected_at}
             self.counter += 1
-            self._sync_index()
+            self._sync_index(connection.connection_id)
 
     def remove(self, connection_id: str) -> bool:
         return self._remove(connection_id, connected_before=None)
@@ -117,7 +125,7 @@ class InMemoryConnectionStore:
             del self.rows[connection_id]
             self.members.get(row.connection.user_id, {}).pop(connection_id, None)
             self.counter -= 1
-            self._sync_index()
+            self._sync_index(connection_id)
             return True
 
     def refresh_token(self, connection_id: str, user_id: str, token_expires_at: int) -> bool:
@@ -126,7 +134,7 @@ class InMemoryConnectionStore:
             if row is None or row.connection.user_id != user_id:
                 return False
             row.connection = replace(row.connection, token_expires_at=token_expires_at)
-            self._sync_index()
+            self._sync_index(connection_id)
             return True
 
     def get(self, connection_id: str) -> Connection | None:
@@ -318,6 +326,10 @@ class RecordingNotifier:
                 raise StaleConnection(connection_id)
             self.closed.append(connection_id)
             self.gone.add(connection_id)
+
+    def get(self, connection_id: str) -> ConnectionInfo:
+        self._fault(connection_id)
+        return ConnectionInfo(connected_at=0.0, last_active_at=0.0, source_ip="127.0.0.1", user_agent="")
 
     def messages(self, connection_id: str) -> list[bytes]:
         return list(self.sent.get(connection_id, []))
