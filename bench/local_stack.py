@@ -313,13 +313,17 @@ CLOSE_IT_COLD = (
     "up during it; the rest is `terraform apply`, and its floor is the AWS provider's, not the emulator's. A TF_LOG "
     "trace of a cold apply (ADR 0015) splits it into ~12 s of terraform loading and validating the provider schema "
     "three times (validate, plan, apply) and a ~66 s walk whose critical path is fixed provider waits: the KMS key "
-    "(~9 s: rotation and tag propagation, five reads 1 s apart each), the broadcast DLQ and then the queue whose "
-    "redrive policy names it (~25 s each: six matching attribute reads 5 s apart), and the functions, created one "
-    "at a time under the provider's lock for `filename` code (≥ 5 s each). moto answers every read at once; no "
-    "provider setting shortens these waits. It would take a provider build with shorter waits (none in the "
-    "offline mirror), or a stack whose critical path is shorter everywhere (function code from S3 lifts the lock, "
-    "−25 s; the KMS → DLQ → queue chain stays ≥ 59 s), or a pre-applied emulator snapshot shared between folders — "
-    "which a first start in an empty folder does not have by definition.")
+    "(~9.5 s: rotation and tag propagation, five reads 1 s apart each), the broadcast DLQ and then the queue whose "
+    "redrive policy names it (~25 s each: six matching attribute reads 5 s apart), then the broadcast function's "
+    "policy, the function (~5 s until active) and its event source mapping. The other five functions are created "
+    "one at a time under the provider's lock for `filename` code, but beside the queue wait, off the critical path. "
+    "moto answers every read at once; no provider setting shortens these waits, and splitting the redrive policy "
+    "into `aws_sqs_queue_redrive_policy` does not help (measured on the emulator: both queues in parallel 26 s, "
+    "then the redrive policy resource waits the same 25 s). It would take a provider build with shorter SQS "
+    "waits (only hashicorp/aws 5.100.0 is in the offline mirror); queues on SSE-SQS instead of the stack's KMS "
+    "key would save the ~9.5 s but weaken every environment, and the DLQ → queue chain alone (≥ 50 s) plus "
+    "terraform's ~12 s and synthesis still exceed 60 s. A pre-applied emulator snapshot shared between folders "
+    "is what a first start in an empty folder does not have by definition.")
 
 
 def not_measured(reason: str, started_at: float) -> dict[str, Any]:
