@@ -16,7 +16,7 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from realtime.adapters import aws
 from realtime.adapters.apigateway import ApiGatewayNotifier
 from realtime.adapters.keepalive_http import host_header
-from realtime.adapters.management_api import ManagementApiNotifier, _BytesRequest
+from realtime.adapters.management_api import ManagementApiNotifier, _BytesRequest, _SigV4Auth
 from realtime.errors import DeliveryFailed, StaleConnection, Throttled
 
 from tests.integration.connections_endpoint import DROP, ConnectionsEndpoint
@@ -218,3 +218,26 @@ def test_the_canonical_request_is_the_one_botocore_builds_for_its_own_request(me
         signer._modify_request_before_signing(request)
 
     assert signer.canonical_request(requests[0]) == signer.canonical_request(requests[1])
+
+
+@pytest.mark.parametrize("day", ["20261201", "20261202"])
+def test_the_signature_is_the_one_botocores_signer_computes(day):
+    # The notifier's signer keeps the day's signing key and the signed-header selection; every value
+    # it signs and sends must stay botocore's, on the first day and after the key changes with the day.
+    credentials = Credentials("AKIDFIRST", *KEYS["AKIDFIRST"]).get_frozen_credentials()
+    ours = _SigV4Auth(credentials, "execute-api", REGION)
+    ours.signature("warm", type("R", (), {"context": {"timestamp": "20261130T235959Z"}})())
+    url = "https://abc.execute-api.eu-west-1.amazonaws.com/prod/@connections/Ab%2B%2F%3Dx"
+    signed = []
+    for signer in (SigV4Auth(credentials, "execute-api", REGION), ours):
+        request = _BytesRequest(method="POST", url=url, data=b'{"type":"pong"}',
+                                headers={"Host": "abc.execute-api.eu-west-1.amazonaws.com"})
+        request.context["timestamp"] = f"{day}T120000Z"
+        signer._modify_request_before_signing(request)
+        canonical = signer.canonical_request(request)
+        signature = signer.signature(signer.string_to_sign(request, canonical), request)
+        signer._inject_signature_to_request(request, signature)
+        signed.append((canonical, dict(request.headers.items())))
+
+    assert signed[0] == signed[1]
+    assert "Signature=" in signed[1][1]["Authorization"]
