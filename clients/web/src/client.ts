@@ -122,8 +122,7 @@ export class RealtimeClient {
       cursor: () => this.cursor,
       onNotification: (frame, replayed) => this.onLeaderNotification(frame, replayed),
       onState: (state) => {
-        this.events.emit("state", { state, previous: this.mirroredState });
-        this.mirroredState = state;
+        this.setMirroredState(state);
         relay?.post({ kind: "state", tab: this.tabId, state, cursor: this.cursor });
       },
     });
@@ -141,8 +140,7 @@ export class RealtimeClient {
 
   /** Drops a duplicate (same id seen in the last 10 minutes) and keeps the newest cursor. */
   private accept(frame: NotificationFrame): boolean {
-    const cursor = frame.data.cursor;
-    if (cursor !== null && (this.cursor === null || cursor > this.cursor)) this.cursor = cursor;
+    this.advanceCursor(frame.data.cursor);
     return frame.id === null || this.seen.add(frame.id, this.clock.now());
   }
 
@@ -166,7 +164,7 @@ export class RealtimeClient {
         if (this.toastTab === message.tab) this.toastTab = null;
         return;
       case "state":
-        if (message.cursor !== null && (this.cursor === null || message.cursor > this.cursor)) this.cursor = message.cursor;
+        this.advanceCursor(message.cursor);
         if (this.connection === null) this.setMirroredState(message.state);
         return;
       case "notification":
@@ -178,6 +176,10 @@ export class RealtimeClient {
         if (this.connection === null) this.events.emit(message.name, message.payload as never);
         return;
     }
+  }
+
+  private advanceCursor(cursor: string | null): void {
+    if (cursor !== null && (this.cursor === null || cursor > this.cursor)) this.cursor = cursor;
   }
 
   private setMirroredState(state: ConnectionState): void {

@@ -6,7 +6,7 @@ import type { Clock, TimerHandle } from "./clock.js";
 import type { ConnectionState, Emitter, ErrorCode, NotificationFrame, RealtimeEvents } from "./events.js";
 import type { z } from "zod";
 import { serverMessageSchema, type clientMessageSchema, type ServerMessage } from "./messages.js";
-import { renewalLead, tokenTimes } from "./token.js";
+import { renewalLead, tokenNeedsRenewal, tokenTimes } from "./token.js";
 
 export interface WebSocketLike {
   onopen: ((event: unknown) => void) | null;
@@ -87,7 +87,7 @@ export class Connection {
   private quietUntil = 0;
   private frameCounter = 0;
   private pendingPing: string | null = null;
-  private pendingRefresh: string | null = null;
+  /** The token of the `refresh` in flight (adopted on `refreshed`, dropped on its refusal). */
   private pendingToken: string | null = null;
   private resuming = false;
   private everConnected = false;
@@ -211,9 +211,7 @@ export class Connection {
 
   /** A close before `open`: the browser hides the handshake status, so ADR 0010's browser rule applies. */
   private afterHandshakeFailure(): void {
-    const times = this.token === null ? null : tokenTimes(this.token);
-    const now = this.options.clock.now();
-    if (!this.retriedWithFreshToken && (times === null || times.expiresAt - now <= renewalLead(times))) {
+    if (!this.retriedWithFreshToken && (this.token === null || tokenNeedsRenewal(this.token, this.options.clock.now()))) {
       this.retriedWithFreshToken = true; // a 401 most likely: one immediate retry with a new token
       return this.reconnectSoon("handshake refused with an expiring token");
     }
@@ -308,22 +306,22 @@ export class Connection {
         this.quietUntil = this.options.clock.now() + RATE_LIMIT_QUIET_MS;
         break;
       case "TOKEN_INVALID":
-        if (this.pendingRefresh !== null) {
-          this.pendingRefresh = null;
+        if (this.pendingToken !== null) {
+          this.pendingToken = null;
           this.options.events.emit("token-refresh-failed", { reason: error.message });
         }
         break;
       case "INVALID_MESSAGE":
       case "UNSUPPORTED_VERSION":
         // An older server refuses the 1.1 frames: keep receiving, stop sending them (ADR 0010).
-        if (this.resuming || this.pendingRefresh !== null) {
+        if (this.resuming || this.pendingToken !== null) {
           this.speaks11 = false;
           if (this.resuming) {
             this.resuming = false;
             this.options.events.emit("refetch", { reason: "resume-refused" });
           }
-          if (this.pendingRefresh !== null) {
-            this.pendingRefresh = null;
+          if (this.pendingToken !== null) {
+            this.pendingToken = null;
             this.options.events.emit("token-refresh-failed", { reason: error.message });
           }
         }
@@ -396,15 +394,13 @@ export class Connection {
       this.options.events.emit("token-refresh-failed", { reason: "getToken() returned no newer token" });
       return;
     }
-    this.pendingRefresh = this.nextId("rf");
     this.pendingToken = token;
-    this.send({ type: "refresh", version: "1.1", id: this.pendingRefresh, data: { token } });
+    this.send({ type: "refresh", version: "1.1", id: this.nextId("rf"), data: { token } });
   }
 
   private onRefreshed(expiresAt: string): void {
     if (this.pendingToken !== null) this.token = this.pendingToken;
     this.pendingToken = null;
-    this.pendingRefresh = null;
     this.options.events.emit("token-refreshed", { expiresAt });
     this.scheduleRefresh();
   }
@@ -448,7 +444,6 @@ export class Connection {
   private clearConnectionTimers(): void {
     for (const name of ["stable", "heartbeat", "pong", "refresh"]) this.clearTimer(name);
     this.pendingPing = null;
-    this.pendingRefresh = null;
     this.pendingToken = null;
     this.resuming = false;
   }

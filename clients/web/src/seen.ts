@@ -16,11 +16,6 @@ export class SeenIds {
     return true;
   }
 
-  has(id: string, now: number): boolean {
-    this.evict(now);
-    return this.seen.has(id);
-  }
-
   private evict(now: number): void {
     // Insertion order is arrival order, so the oldest entries are first.
     for (const [id, at] of this.seen) {

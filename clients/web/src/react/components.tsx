@@ -42,11 +42,13 @@ function NotificationLink({ item }: { item: NotificationItem }) {
 export function NotificationToast({ max = 3, autoDismissMs }: { max?: number; autoDismissMs?: number }) {
   const { toasts, dismissToast, markRead } = useRealtime();
   const visible = toasts.slice(-max);
+  // Keyed on the oldest visible toast, not on the array: any other store update must not restart its timer.
+  const oldest = visible[0]?.id;
   useEffect(() => {
-    if (autoDismissMs === undefined || visible.length === 0) return;
-    const timer = setTimeout(() => dismissToast(visible[0]!.id), autoDismissMs);
+    if (autoDismissMs === undefined || oldest === undefined) return;
+    const timer = setTimeout(() => dismissToast(oldest), autoDismissMs);
     return () => clearTimeout(timer);
-  }, [autoDismissMs, visible, dismissToast]);
+  }, [autoDismissMs, oldest, dismissToast]);
   return (
     <div className="rt-toasts" aria-label="New notifications" role="region">
       {visible.map((item) => (

@@ -1,4 +1,4 @@
-import { createContext, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from "react";
+import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from "react";
 import { RealtimeClient, type RealtimeClientOptions } from "../client.js";
 import { RealtimeStore, type RealtimeSnapshot } from "./store.js";
 
@@ -45,7 +45,8 @@ export function WebSocketProvider({ children, maxNotifications, onRefetch, ...op
     };
   }, [store, options.url, scope]);
 
-  return <RealtimeContext.Provider value={{ store, client }}>{children}</RealtimeContext.Provider>;
+  const value = useMemo(() => ({ store, client }), [store, client]);
+  return <RealtimeContext.Provider value={value}>{children}</RealtimeContext.Provider>;
 }
 
 /** The connection state, notifications and toasts of the nearest WebSocketProvider. */
@@ -54,13 +55,13 @@ export function useRealtime(): RealtimeContextValue {
   if (context === null) throw new Error("useRealtime() must be used inside a <WebSocketProvider>");
   const { store, client } = context;
   const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
-  return {
-    ...snapshot,
-    client,
-    markRead: (id) => store.markRead(id),
+  // Stable per store, so components can list them as effect dependencies.
+  const actions = useMemo(() => ({
+    markRead: (id: string) => store.markRead(id),
     markAllRead: () => store.markAllRead(),
-    dismissToast: (id) => store.dismissToast(id),
-  };
+    dismissToast: (id: string) => store.dismissToast(id),
+  }), [store]);
+  return { ...snapshot, client, ...actions };
 }
 
 /** For tests and storybooks: provide a store without a client. */

@@ -78,21 +78,23 @@ export class RealtimeStore {
     const item: NotificationItem = { id: notification.id ?? `${this.now()}`, notification, read: false, receivedAt: this.now() };
     const notifications = [item, ...this.snapshot.notifications].slice(0, this.maxNotifications);
     const toasts = toast ? [...this.snapshot.toasts, item] : this.snapshot.toasts;
-    this.update({ notifications, unread: notifications.filter((n) => !n.read).length, toasts },
+    this.update({ notifications, toasts },
       `notification ${item.id}${replayed ? " (replayed)" : ""}: ${notification.data.title}`);
   }
 
   private setNotifications(notifications: NotificationItem[]): void {
-    this.update({ notifications, unread: notifications.filter((n) => !n.read).length });
+    this.update({ notifications });
   }
 
   private log(text: string): void {
     this.update({}, text);
   }
 
-  private update(change: Partial<RealtimeSnapshot>, logText?: string): void {
+  /** `unread` is derived here, from whatever `notifications` becomes. */
+  private update(change: Partial<Omit<RealtimeSnapshot, "unread">>, logText?: string): void {
     const log = logText === undefined ? this.snapshot.log : [...this.snapshot.log, { at: this.now(), text: logText }].slice(-MAX_LOG);
-    this.snapshot = { ...this.snapshot, ...change, log };
+    const unread = change.notifications ? change.notifications.filter((n) => !n.read).length : this.snapshot.unread;
+    this.snapshot = { ...this.snapshot, ...change, unread, log };
     for (const listener of this.listeners) listener();
   }
 }
