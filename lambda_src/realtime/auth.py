@@ -26,7 +26,7 @@ from jose import jwk, jwt
 from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
-from realtime.config import AuthorizerConfig
+from realtime.config import MAX_TOKEN_CHARS, AuthorizerConfig
 from realtime.events import AuthorizerRequest
 from realtime.observability import Logger, Metrics
 
@@ -39,7 +39,6 @@ REFETCH_INTERVAL_SECONDS = 60.0
 RETRY_AFTER_FAILURE_SECONDS = 5.0
 JWKS_TIMEOUT_SECONDS = 2.0
 MAX_JWKS_BYTES = 512 * 1024
-MAX_TOKEN_CHARS = 16 * 1024
 #: aws-jwt-verify's shape check: three base64url segments, each with at most two '=' of padding.
 #: python-jose alone would skip other characters (whitespace, '!', a fourth '.') while decoding.
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}")

@@ -83,6 +83,10 @@ def _is_origin(value: str) -> bool:
             and not parts.query and not parts.fragment and value == f"{parts.scheme}://{parts.netloc}")
 
 
+#: Longest token the authorizer verifies and a ``refresh`` may carry (a Cognito id token is ~1-2 KB).
+MAX_TOKEN_CHARS = 16 * 1024
+
+
 @dataclass(frozen=True)
 class CommonConfig:
     environment: str

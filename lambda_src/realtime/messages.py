@@ -17,14 +17,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from realtime.config import MAX_TOKEN_CHARS
+
 VERSION = "1.0"
 VERSION_1_1 = "1.1"
 SUPPORTED_VERSIONS = (VERSION, VERSION_1_1)
 Version = Literal["1.0", "1.1"]
 #: Deepest JSON nesting accepted from a client, checked before parsing.
 MAX_NESTING_DEPTH = 16
-#: Longest token a ``refresh`` may carry (the authorizer's own bound, realtime.auth.MAX_TOKEN_CHARS).
-MAX_REFRESH_TOKEN_CHARS = 16 * 1024
 CLIENT_TYPES = ("ping", "resume", "refresh")
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
@@ -81,7 +81,7 @@ class ResumeMessage(_Frame11):
 
 
 class RefreshData(_Model):
-    token: str = Field(min_length=1, max_length=MAX_REFRESH_TOKEN_CHARS,
+    token: str = Field(min_length=1, max_length=MAX_TOKEN_CHARS,
                        description="A fresh Cognito token of the connection's own user.")
 
 

@@ -11,11 +11,18 @@ from typing import Protocol
 #: API Gateway closes every WebSocket connection after 2 hours; rows outlive that by a slack.
 MAX_CONNECTION_SECONDS = 7200
 ROW_TTL_SLACK_SECONDS = 600
+#: How long a connection row can matter: API Gateway's 2-hour maximum plus the TTL slack.
+ROW_LIFETIME_SECONDS = MAX_CONNECTION_SECONDS + ROW_TTL_SLACK_SECONDS
 #: A 410 from @connections for a row younger than this is a connection still inside ``$connect``
 #: (API Gateway only accepts posts once ``$connect`` has returned): its row must be kept.
 CONNECT_GRACE_SECONDS = 30
 #: The notification-log partition of global announcements (stored once, merged into every user's stream).
 GLOBAL_PARTITION = "#global"
+
+
+def oldest_live(now: float) -> int:
+    """A connection opened before this cannot be open any more (API Gateway's 2-hour maximum + slack)."""
+    return int(now) - ROW_LIFETIME_SECONDS
 
 
 def expiry_bucket(token_expires_at: int) -> str:
@@ -36,7 +43,7 @@ class Connection:
 
     @property
     def expires_at(self) -> int:
-        return self.connected_at + MAX_CONNECTION_SECONDS + ROW_TTL_SLACK_SECONDS
+        return self.connected_at + ROW_LIFETIME_SECONDS
 
 
 @dataclass(frozen=True)

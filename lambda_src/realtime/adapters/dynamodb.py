@@ -28,13 +28,13 @@ from realtime.errors import (
     UserLimitReached,
 )
 from realtime.ports import (
-    MAX_CONNECTION_SECONDS,
-    ROW_TTL_SLACK_SECONDS,
     Claim,
     Connection,
     ExpiringConnection,
     MessageWindow,
     Page,
+    expiry_bucket,
+    oldest_live,
 )
 
 COUNTER_KEY = "#counter"
@@ -91,11 +91,6 @@ def _s(value: str) -> dict[str, str]:
 
 def membership_key(user_id: str) -> str:
     return MEMBERSHIP_PREFIX + user_id
-
-
-def _oldest_live(now: float) -> int:
-    """A member connected before this cannot be open any more (API Gateway's 2-hour maximum + slack)."""
-    return int(now) - MAX_CONNECTION_SECONDS - ROW_TTL_SLACK_SECONDS
 
 
 class _MembershipMoved(Exception):
@@ -157,7 +152,7 @@ class DynamoConnectionStore:
         with _translated():
             for _attempt in range(TRANSACTION_ATTEMPTS):
                 members, version = self._membership(connection.user_id)
-                oldest = _oldest_live(connection.connected_at)
+                oldest = oldest_live(connection.connected_at)
                 live = [cid for cid, at in members.items() if at > oldest]
                 if len(live) >= per_user_limit:
                     raise UserLimitReached()
@@ -197,11 +192,10 @@ class DynamoConnectionStore:
         if connection_id.startswith("#"):
             return False
         with _translated():
-            item = self.client.get_item(TableName=self.table, Key=self._key(connection_id), ConsistentRead=True,
-                                        ProjectionExpression="userId, connectedAt").get("Item")
-            if not item or "userId" not in item:
+            current = self.get(connection_id)
+            if current is None:
                 return False
-            if connected_before is not None and int(item["connectedAt"]["N"]) >= connected_before:
+            if connected_before is not None and current.connected_at >= connected_before:
                 return False  # still inside $connect (API Gateway answers 410 until it returns)
             delete: dict[str, Any] = {"TableName": self.table, "Key": self._key(connection_id),
                                       "ConditionExpression": "attribute_exists(connectionId)"}
@@ -212,7 +206,7 @@ class DynamoConnectionStore:
                      {"Update": {"TableName": self.table, "Key": self._key(COUNTER_KEY),
                                  "UpdateExpression": "ADD active :minus",
                                  "ExpressionAttributeValues": {":minus": _n(-1)}}},
-                     {"Update": {"TableName": self.table, "Key": self._key(membership_key(item["userId"]["S"])),
+                     {"Update": {"TableName": self.table, "Key": self._key(membership_key(current.user_id)),
                                  "UpdateExpression": "REMOVE members.#c", "ConditionExpression": "attribute_exists(members)",
                                  "ExpressionAttributeNames": {"#c": connection_id}}}]
             try:
@@ -227,7 +221,7 @@ class DynamoConnectionStore:
             return True
 
     def refresh_token(self, connection_id: str, user_id: str, token_expires_at: int) -> bool:
-        bucket = Connection(connection_id, user_id, 0, token_expires_at).expiry_bucket
+        bucket = expiry_bucket(token_expires_at)
         return self._update_if(Key=self._key(connection_id), ConditionExpression="userId = :user",
                                UpdateExpression="SET tokenExpiresAt = :exp, expiryBucket = :bucket",
                                ExpressionAttributeValues={":exp": _n(token_expires_at), ":user": _s(user_id),
@@ -347,7 +341,7 @@ class DynamoConnectionStore:
         return list(found)
 
     def _members_of(self, users: list[str]) -> list[str]:
-        oldest = _oldest_live(self._clock())
+        oldest = oldest_live(self._clock())
         request = {self.table: {"Keys": [self._key(membership_key(user)) for user in users],
                                 "ConsistentRead": True, "ProjectionExpression": "members"}}
         members: list[str] = []

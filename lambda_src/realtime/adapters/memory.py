@@ -9,8 +9,6 @@ from dataclasses import dataclass, field, replace
 from realtime.errors import DuplicateConnection, GlobalLimitReached, StaleConnection, UserLimitReached
 from realtime.ports import (
     GLOBAL_PARTITION,
-    MAX_CONNECTION_SECONDS,
-    ROW_TTL_SLACK_SECONDS,
     Claim,
     Connection,
     ConnectionInfo,
@@ -18,6 +16,7 @@ from realtime.ports import (
     LogEntry,
     MessageWindow,
     Page,
+    oldest_live,
 )
 
 COUNTER_KEY = "#counter"
@@ -92,7 +91,7 @@ class InMemoryConnectionStore:
 
     # -- connections ------------------------------------------------------------------------------
     def _live_members(self, user_id: str, now: int) -> dict[str, int]:
-        oldest = now - MAX_CONNECTION_SECONDS - ROW_TTL_SLACK_SECONDS
+        oldest = oldest_live(now)
         return {cid: at for cid, at in self.members.get(user_id, {}).items() if at > oldest}
 
     def add(self, connection: Connection, *, global_limit: int, per_user_limit: int) -> None:

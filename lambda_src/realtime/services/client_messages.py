@@ -106,7 +106,7 @@ class ClientMessageService:
         if window is not None:
             if window.token_expires_at < now:
                 # A refresh is the one frame that can rescue a connection whose token just ran out.
-                parsed = self._parse(body, is_base64)
+                parsed = None if is_base64 else self._parse(body)
                 if not isinstance(parsed, RefreshMessage):
                     return self._error(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token",
                                        request_id, closed=True)
@@ -123,7 +123,7 @@ class ClientMessageService:
         if is_base64:
             return self._error(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON text",
                                request_id)
-        message = parsed if parsed is not None else self._parse(body, is_base64)
+        message = parsed if parsed is not None else self._parse(body)
         if isinstance(message, MessageRejected):
             return self._error(message.code, message.message, request_id, version=message.version)
         if isinstance(message, ResumeMessage):
@@ -133,9 +133,7 @@ class ClientMessageService:
         return Reply(encode(pong_message(message, now)), None)
 
     @staticmethod
-    def _parse(body: str | None, is_base64: bool) -> PingMessage | ResumeMessage | RefreshMessage | MessageRejected:
-        if is_base64:
-            return MessageRejected(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON text")
+    def _parse(body: str | None) -> PingMessage | ResumeMessage | RefreshMessage | MessageRejected:
         try:
             return parse_client_message(body or "")
         except MessageRejected as rejected:
