@@ -19,10 +19,7 @@ def main() -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from stacks.provider_bindings import import_lazily
-
-    import_lazily()
-    from stacks.app import build_app
+    from stacks.app import build_app  # imports the provider bindings lazily (stacks/provider_bindings.py)
 
     build_app(configs=configs).synth()
     return 0

@@ -3,27 +3,22 @@ and ``realtime-vercel-<env>`` for every environment with a Vercel project."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from cdktf import App
+from stacks.provider_bindings import import_lazily
 
-from stacks.aws_stack import RealtimeAwsStack
-from stacks.config import EnvConfig, load_all
-from stacks.packaging import LambdaArtifacts, build_artifacts
-from stacks.vercel_stack import RealtimeVercelStack
+# Before the first provider import below: whoever builds the app (main.py, the tests) skips loading
+# all 2,135 provider submodules (stacks/provider_bindings.py).
+import_lazily()
 
-# cdktf's own variable (set by `cdktf synth`), then ours, then cdktf's default.
-OUTDIR_VARIABLES = ("CDKTF_OUTDIR", "REALTIME_SYNTH_OUT")
-DEFAULT_OUTDIR = "cdktf.out"
+from cdktf import App  # noqa: E402
 
-
-def resolve_outdir(environ: Mapping[str, str] = os.environ) -> Path:
-    for variable in OUTDIR_VARIABLES:
-        if environ.get(variable):
-            return Path(environ[variable]).resolve()
-    return Path(DEFAULT_OUTDIR).resolve()
+from stacks.aws_stack import RealtimeAwsStack  # noqa: E402
+from stacks.config import EnvConfig, load_all  # noqa: E402
+from stacks.outdir import resolve_outdir  # noqa: E402
+from stacks.packaging import LambdaArtifacts, build_artifacts  # noqa: E402
+from stacks.vercel_stack import RealtimeVercelStack  # noqa: E402
 
 
 def build_app(outdir: Path | None = None, configs: Mapping[str, EnvConfig] | None = None,

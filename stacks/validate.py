@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.app import resolve_outdir
 from stacks.config import ENVIRONMENT_NAMES, PROJECT
+from stacks.outdir import resolve_outdir
 
 AWS_STACKS = tuple(f"{PROJECT}-{env}" for env in ENVIRONMENT_NAMES)
 
