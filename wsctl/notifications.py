@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 
 from wsctl import ops_core  # noqa: F401 - puts lambda_src (the runtime) on sys.path
-from wsctl.ops import aws_errors
+from wsctl.ops import _env, _when, aws_errors
 from wsctl.targets import Target, resolve
 
 
@@ -23,13 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verbs = notifications.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     listing = verbs.add_parser("list", help="the notifications stored for a user, oldest first")
-    listing.add_argument("--env", required=True, metavar="ENV", help="dev, staging, prod or local")
+    _env(listing)
     listing.add_argument("--user", required=True, metavar="ID", help="userId (Cognito sub)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=cmd_list)
 
     purge = verbs.add_parser("purge", help="delete every notification stored for a user (a deletion request)")
-    purge.add_argument("--env", required=True, metavar="ENV", help="dev, staging, prod or local")
+    _env(purge)
     purge.add_argument("--user", required=True, metavar="ID", help="userId (Cognito sub)")
     purge.set_defaults(func=cmd_purge)
 
@@ -38,10 +37,6 @@ def _log(target: Target):
     from realtime.adapters.notification_log import DynamoNotificationLog
 
     return DynamoNotificationLog(target.client("dynamodb"), target.output("notifications_table_name"))
-
-
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -55,7 +50,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         frame = json.loads(entry.frame)
         cursor = parse_cursor(entry.cursor)
         rows.append({"cursor": entry.cursor, "id": entry.request_id,
-                     "storedAt": _when(cursor.seconds) if cursor else "-", "expiresAt": _when(entry.expires_at),
+                     "storedAt": _when(cursor.seconds if cursor else None), "expiresAt": _when(entry.expires_at),
                      "kind": frame.get("data", {}).get("kind"), "title": frame.get("data", {}).get("title")})
     if args.json:
         for row in rows:

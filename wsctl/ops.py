@@ -209,7 +209,7 @@ def _connections_api(target: Target) -> ops_core.ConnectionsApi:
     return ops_core.ConnectionsApi(target.client("apigatewaymanagementapi"))
 
 
-def _when(epoch: int | None) -> str:
+def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if epoch is not None else "-"
 
 
