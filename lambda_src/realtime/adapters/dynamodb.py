@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,6 +87,22 @@ def _n(value: int) -> dict[str, str]:
 
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
+
+
+def batch_until_processed(call: Callable[[dict[str, Any]], dict[str, Any]], request: dict[str, Any],
+                          unprocessed: str, sleep: Callable[[float], None], rng: random.Random,
+                          what: str) -> Iterator[dict[str, Any]]:
+    """Yields each response of a BatchGetItem/BatchWriteItem ``call`` and calls again with what came back
+    as ``unprocessed`` (``UnprocessedKeys``/``UnprocessedItems``), with jittered backoff; Throttled
+    after :data:`BATCH_ATTEMPTS` calls that still left some."""
+    for attempt in range(BATCH_ATTEMPTS):
+        response = call(request)
+        yield response
+        request = response.get(unprocessed) or {}
+        if not request:
+            return
+        sleep(rng.uniform(0, 0.05 * 2 ** attempt))
+    raise Throttled(f"{what} unprocessed")
 
 
 def membership_key(user_id: str) -> str:
@@ -345,15 +361,11 @@ class DynamoConnectionStore:
         request = {self.table: {"Keys": [self._key(membership_key(user)) for user in users],
                                 "ConsistentRead": True, "ProjectionExpression": "members"}}
         members: list[str] = []
-        for attempt in range(BATCH_ATTEMPTS):
-            response = self.client.batch_get_item(RequestItems=request)
+        for response in batch_until_processed(lambda pending: self.client.batch_get_item(RequestItems=pending),
+                                              request, "UnprocessedKeys", self._sleep, self._rng, "membership reads"):
             for item in response.get("Responses", {}).get(self.table, []):
                 members += [cid for cid, at in item.get("members", {}).get("M", {}).items() if int(at["N"]) > oldest]
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return members
-            self._sleep(self._rng.uniform(0, 0.05 * 2 ** attempt))
-        raise Throttled("membership reads unprocessed")
+        return members
 
     def scan_page(self, segment: int, total_segments: int, cursor: str | None) -> Page:
         # The base table, strongly consistent (a GSI scan could miss a row written a moment ago); only

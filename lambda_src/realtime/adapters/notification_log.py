@@ -14,8 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from realtime.adapters.dynamodb import BATCH_ATTEMPTS, _code, _n, _s, _translated
-from realtime.errors import Throttled
+from realtime.adapters.dynamodb import _code, _n, _s, _translated, batch_until_processed
 from realtime.ports import GLOBAL_PARTITION, LogEntry
 
 PARTITION_KEY = "userId"
@@ -53,14 +52,10 @@ class DynamoNotificationLog:
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), BATCH_WRITE_ITEMS):
-            pending = {self.table: requests[start:start + BATCH_WRITE_ITEMS]}
-            for attempt in range(BATCH_ATTEMPTS):
-                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                self._sleep(self._rng.uniform(0, 0.05 * 2 ** attempt))
-            else:
-                raise Throttled(f"{len(pending.get(self.table, []))} log writes unprocessed")
+            for _ in batch_until_processed(lambda pending: self.client.batch_write_item(RequestItems=pending),
+                                           {self.table: requests[start:start + BATCH_WRITE_ITEMS]},
+                                           "UnprocessedItems", self._sleep, self._rng, "log writes"):
+                pass
 
     def append(self, entries: Sequence[LogEntry]) -> None:
         with _translated():
