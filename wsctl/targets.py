@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,7 @@ LOCAL_DIR = Path(os.environ.get("REALTIME_LOCAL_DIR") or REPO_ROOT / ".local").r
 ENDPOINTS_FILE = LOCAL_DIR / "endpoints.json"
 OUTPUTS_FILE = LOCAL_DIR / "outputs.json"
 KNOWN_ENVS = ("dev", "staging", "prod", "local")
+_CLIENTS_LOCK = threading.Lock()
 LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # noqa: S105 - moto's fixed dummy keys
 
 
@@ -58,10 +60,19 @@ class Target:
             raise WsctlError(f"no AWS credentials for {self.env}: configure a profile or AWS_* variables")
         return session
 
+    @cached_property
+    def _clients(self) -> dict[str, Any]:
+        return {}
+
     def client(self, service: str):
-        if service == "apigatewaymanagementapi":
-            return self.session.client(service, endpoint_url=self.output("connections_endpoint"))
-        return self.session.client(service, endpoint_url=self.aws_endpoint)
+        """One client per service and target (a client is thread-safe, a boto3 session is not: the
+        local dashboard signs users in from several threads)."""
+        with _CLIENTS_LOCK:
+            if service not in self._clients:
+                endpoint = (self.output("connections_endpoint") if service == "apigatewaymanagementapi"
+                            else self.aws_endpoint)
+                self._clients[service] = self.session.client(service, endpoint_url=endpoint)
+            return self._clients[service]
 
 
 def resolve(env: str) -> Target:

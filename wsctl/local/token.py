@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -25,7 +26,9 @@ class LocalToken:
     expires_in: int
 
 
+@functools.cache
 def token_use() -> str:
+    """The local environment file's choice (read once per process, not on every sign-in)."""
     from stacks.config import load_env
 
     return load_env("local", overrides={}).cognito.token_use
