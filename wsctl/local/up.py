@@ -253,7 +253,7 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
     try:
         log.info("terraform apply of %s (%s)", paths.STACK_NAME,
                  "changes since the snapshot" if restored else "everything, into an empty emulator")
-        outputs = stack.apply(endpoints, refresh=not restored)
+        outputs = stack.apply(endpoints, refresh=not restored, report=lambda line: log.info("%s", line))
         phases.mark("terraform")
         if emulator.snapshot(paths.SNAPSHOT_FILE):
             stack.write_json(paths.SNAPSHOT_META, {
