@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,16 @@ class Emulator:
         #: Where moto.log goes (the benchmark passes its own folder, never the developer's .local/).
         self.log_dir = log_dir
         self.process: subprocess.Popen | None = None
+        # one command and its answer at a time (the stop sequence and the supervisor both talk to it)
+        self._commands = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def exit_code(self) -> int | None:
+        """None while it runs; its exit status (negative: the signal) once it has died."""
+        return None if self.process is None else self.process.poll()
 
     @property
     def endpoint(self) -> str:
@@ -109,14 +120,26 @@ class Emulator:
         line = self.process.stdout.readline()
         return json.loads(line) if line else {"error": "the emulator exited (see .local/logs/moto.log)"}
 
+    def command(self, line: str, timeout: float) -> dict[str, Any]:
+        with self._commands:
+            if self.process is None or self.process.stdin is None or self.process.poll() is not None:
+                return {"error": "the emulator is not running"}
+            try:
+                self.process.stdin.write(line + "\n")
+                self.process.stdin.flush()
+            except OSError as error:
+                return {"error": f"the emulator does not listen: {error}"}
+            return self._reply(timeout=timeout)
+
     def snapshot(self, path: Path) -> bool:
-        assert self.process is not None and self.process.stdin is not None
-        self.process.stdin.write(f"snapshot {path}\n")
-        self.process.stdin.flush()
-        reply = self._reply(timeout=120)
+        reply = self.command(f"snapshot {path}", timeout=120)
         if "ok" not in reply:
             log.warning("no emulator snapshot (the next start will be cold): %s", reply.get("error"))
         return "ok" in reply
+
+    def refuse_broadcasts(self) -> bool:
+        """From now on SendMessage of a new broadcast fails with LocalStackStopping (emulator.py)."""
+        return "ok" in self.command("refuse-broadcasts", timeout=10)
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -296,7 +319,7 @@ def up(args: Any) -> int:
         endpoints = endpoints_document(outputs)
         dashboard = local_dashboard(dashboard_port, outputs)
         endpoints["dashboard_url"] = dashboard.url
-        return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard))
+        return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard, emulator))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -307,7 +330,9 @@ def up(args: Any) -> int:
 
 
 async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str,
-                 dashboard: Any) -> int:
+                 dashboard: Any, emulator: Emulator) -> int:
+    from wsctl.local import lifecycle
+
     gateway = _gateway(outputs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -316,15 +341,27 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
     # The dashboard listens before the gateway is announced, so READY means both answer.
     dashboard.start()
     try:
-        await open_gateway(gateway, endpoints, phases, how)
+        await open_gateway(gateway, endpoints, phases, how, emulator)
     except BaseException:
         dashboard.stop()
         raise
+    supervisor = lifecycle.Supervisor(emulator, gateway, stop,
+                                      on_restored=lambda: _write_pid_file(gateway.settings.port, emulator.port, emulator))
+    supervising = loop.create_task(supervisor.run())
     await stop.wait()
+    supervising.cancel()
     log.info("stopping")
-    dashboard.stop()
-    await gateway.stop()
+    sqs = gateway.session.client("sqs", endpoint_url=outputs["aws_endpoint"])
+    await lifecycle.stop_in_order(emulator, gateway, dashboard, sqs, outputs["broadcast_queue_url"])
+    if supervisor.failure is not None:
+        raise WsctlError(supervisor.failure)
     return 0
+
+
+def _write_pid_file(port: int, aws_port: int | None, emulator: Emulator | None) -> None:
+    """``emulator_pid`` names the moto process the supervisor watches (rewritten when it is restored)."""
+    stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port, "aws_port": aws_port,
+                                      "emulator_pid": emulator.pid if emulator is not None else None})
 
 
 def _gateway(outputs: dict[str, Any]) -> Any:
@@ -348,7 +385,8 @@ def _gateway(outputs: dict[str, Any]) -> Any:
         log_dir=paths.LOG_DIR)
 
 
-async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Phases, how: str) -> None:
+async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Phases, how: str,
+                       emulator: Emulator | None = None) -> None:
     """Start the gateway, then announce it: ``.local/endpoints.json`` (atomically: a temporary file
     renamed into place), the pid file's ``ready`` and ``READY {json}``. Only once the gateway listens,
     so a tool that waits for the file or the line never connects before it can."""
@@ -360,8 +398,7 @@ async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Ph
         raise WsctlError(f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     phases.mark("gateway")
     stack.write_json(paths.ENDPOINTS_FILE, endpoints)
-    stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port,
-                                      "aws_port": urlsplit(endpoints["aws_endpoint"]).port})
+    _write_pid_file(port, urlsplit(endpoints["aws_endpoint"]).port, emulator)
     log.info("%s start in %.1f s (%s)", how, phases.total,
              ", ".join(f"{k} {v:.1f} s" for k, v in phases.marks.items()))
     print("READY " + json.dumps(endpoints), flush=True)
