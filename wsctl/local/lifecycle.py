@@ -151,7 +151,7 @@ class Supervisor:
                 return
             closed = self.gateway.close_connections(1001, "Going away")
             log.warning("the emulator (moto) died (%s): restored from its last snapshot in %.1f s, "
-                        "%d open connections told to reconnect (1001)", how, seconds, closed)
+                        "%d open connection(s) told to reconnect (1001)", how, seconds, closed)
 
     async def restore(self, how: str) -> float:
         started = time.monotonic()
