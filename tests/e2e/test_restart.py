@@ -191,15 +191,6 @@ def test_a_signed_in_user_resumes_after_a_stop_and_start(restartable):
     assert wait_until(lambda: len(connection_ids(stack, stack.user_id(user))) == 1, timeout=10)
 
 
-def delayed_broadcast(stack: LocalStack, user: str, title: str, delay_seconds: int = 3) -> str:
-    request_id = f"e2e-{unique_user('drain')}"
-    body = {"id": request_id, "target": {"userIds": [stack.user_id(user)]},
-            "notification": {"kind": "set.created", "title": title}}
-    stack.client("sqs").send_message(QueueUrl=stack.outputs["broadcast_queue_url"], MessageBody=json.dumps(body),
-                                     DelaySeconds=delay_seconds)
-    return request_id
-
-
 def test_broadcasts_queued_when_the_stop_begins_reach_the_open_tab_first(restartable):
     stack = restartable.stack
     user = unique_user("drain")
@@ -209,7 +200,8 @@ def test_broadcasts_queued_when_the_stop_begins_reach_the_open_tab_first(restart
         ws = await open_ws(stack.ws_url, token)
         # GIVEN five broadcasts still in the queue when the stop begins (delayed 3 s, so the gateway's
         # poller cannot have taken them before)
-        queued = [delayed_broadcast(stack, user, f"queued {n}") for n in range(5)]
+        queued = [enqueue_broadcast(stack, {"userIds": [stack.user_id(user)]}, title=f"queued {n}", delay_seconds=3)
+                  for n in range(5)]
         stopping = asyncio.create_task(asyncio.to_thread(restartable.stop, "stop with 5 queued"))
         received = []
         with pytest.raises(websockets.ConnectionClosed) as closed:
