@@ -352,9 +352,17 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
     supervisor = lifecycle.Supervisor(emulator, gateway, stop,
                                       on_restored=lambda: _write_pid_file(gateway.settings.port, emulator.port, emulator))
     supervising = loop.create_task(supervisor.run())
+
+    def supervisor_ended(task: asyncio.Task) -> None:
+        # an unsupervised stack is the half-alive state this exists to prevent: stop as a whole
+        if not task.cancelled() and task.exception() is not None:
+            supervisor.failure = supervisor.failure or f"the emulator supervisor failed: {task.exception()!r}"
+            log.error("%s: stopping the local stack", supervisor.failure)
+            stop.set()
+
+    supervising.add_done_callback(supervisor_ended)
     await stop.wait()
-    supervising.cancel()
-    log.info("stopping")
+    await asyncio.wait([supervising])  # it returns at its next look, or once a restore under way has finished
     sqs = gateway.session.client("sqs", endpoint_url=outputs["aws_endpoint"])
     await lifecycle.stop_in_order(emulator, gateway, dashboard, sqs, outputs["broadcast_queue_url"])
     if supervisor.failure is not None:
