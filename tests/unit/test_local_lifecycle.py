@@ -168,3 +168,17 @@ def test_an_emulator_that_keeps_dying_stops_the_stack(monkeypatch):
 
     with pytest.raises(Exception, match=f"it died {lifecycle.MAX_RESTARTS + 1} times within 60 s"):
         asyncio.run(die_repeatedly())
+
+
+def test_an_unfinished_incremental_apply_puts_back_the_state_the_snapshot_was_saved_with(tmp_path, monkeypatch):
+    from wsctl.local import paths, stack, up
+
+    monkeypatch.setattr(paths, "SNAPSHOT_META", tmp_path / "moto-snapshot.json")
+    state = tmp_path / "realtime-local.tfstate"
+    state.write_bytes(b'{"serial": 8}')  # what the interrupted apply left
+    saved_with = b'{"serial": 7}'
+    meta = {"state": "sha of serial 7", "taken": "stop", "deployed": "before the change"}
+    up.keep_snapshot_pair(state, saved_with, meta)
+    assert state.read_bytes() == saved_with
+    assert stack.read_json(paths.SNAPSHOT_META) == meta
+    assert not list(tmp_path.glob("*.kept"))

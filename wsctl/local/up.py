@@ -280,6 +280,9 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
         phases.mark("emulator")
     if restored and meta.get("deployed") == deployed:
         return emulator, meta["outputs"], "warm"
+    # The restored snapshot holds the developer's data (users, notification log, queue): if applying the
+    # changes fails, the state as it was goes back beside it, so the next start restores both again.
+    kept_state = state.read_bytes() if restored and state.is_file() else None
     paths.SNAPSHOT_META.unlink(missing_ok=True)
     try:
         log.info("terraform apply of %s (%s)", paths.STACK_NAME,
@@ -293,8 +296,20 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
         phases.mark("snapshot")
     except BaseException:
         emulator.stop()
+        if kept_state is not None and not paths.SNAPSHOT_META.is_file():
+            keep_snapshot_pair(state, kept_state, meta)
         raise
     return emulator, outputs, "incremental" if restored else "cold"
+
+
+def keep_snapshot_pair(state: Path, state_bytes: bytes, meta: dict[str, Any]) -> None:
+    """Put back the terraform state the snapshot was saved with, and its meta: a consistent pair."""
+    temporary = state.with_name(state.name + ".kept")
+    temporary.write_bytes(state_bytes)
+    os.replace(temporary, state)
+    stack.write_json(paths.SNAPSHOT_META, meta)
+    log.warning("the apply did not finish: the saved emulator and its terraform state are kept, "
+                "the next start restores them and applies the changes again")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
