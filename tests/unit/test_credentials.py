@@ -151,3 +151,18 @@ def test_make_deploy_without_the_vercel_token_fails_before_synthesis(tmp_path):
     assert result.returncode != 0 and seconds < 5
     assert result.stderr.startswith("make deploy ENV=dev: VERCEL_API_TOKEN is not set")
     assert "main.py" not in result.stdout + result.stderr
+
+
+def test_an_unknown_environment_is_named_with_the_known_ones(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
+    result = subprocess.run(["make", "--no-print-directory", "plan", "ENV=prdo"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert result.stderr.startswith("make plan ENV=prdo: there is no environments/prdo.toml (environments: dev, local,")
+
+
+def test_the_local_environment_needs_no_aws_credentials():
+    from stacks.credentials import state_backend
+
+    assert state_backend("local") == "local"
+    assert state_backend("dev") == "s3"
