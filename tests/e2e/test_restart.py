@@ -187,7 +187,7 @@ def test_a_signed_in_user_resumes_after_a_stop_and_start(restartable):
 
     asyncio.run(after_the_start())
     # AND the row of the socket that was lost before the stop (its $disconnect never ran: delayed 120 s
-    # in these tests) is cleaned as in AWS: Gone on the broadcast's post, or the sweeper
+    # in these tests) is cleaned as in AWS: the broadcast's post to it is Gone, which deletes it
     assert wait_until(lambda: len(connection_ids(stack, stack.user_id(user))) == 1, timeout=10)
 
 
