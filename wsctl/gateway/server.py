@@ -243,6 +243,14 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=1)
 
+    def close_connections(self, code: int, reason: str) -> int:
+        """Close every open connection (their clients reconnect); returns how many were open.
+        The local stack does this after restoring a dead emulator, whose snapshot may lack their rows."""
+        open_now = [c for c in self.connections.values() if c.closing_since is None]
+        for connection in open_now:
+            self._start_close(connection, code, reason)
+        return len(open_now)
+
     def _spawn(self, coroutine, key: tuple[str, str] | None = None) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
         if key is None:
