@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make local     run the whole system on an embedded AWS (moto) with a real ws:// endpoint"
 	@echo "make test      everything CI runs: lint, synth, terraform validate, checkov, pytest (incl. e2e)"
-	@echo "make clients   build the web client (realtime-client) and the publisher (realtime-publisher) into clients/*/dist/"
+	@echo "make clients   build @moc-realtime/client, @moc-realtime/publisher and the demo dashboard into clients/*/dist/"
 	@echo "make synth | validate | policy | bench | plan ENV=dev | deploy ENV=dev"
 
 $(VENV)/.installed: pyproject.toml
@@ -41,11 +41,12 @@ setup: $(VENV)/.installed node_modules/.installed .tfcli/terraform.rc
 
 # The npm workspaces of the web side (docs/web.md); dist/ is git-ignored, so every run rebuilds (~5 s).
 clients: setup
-	npm run --silent build -w realtime-client
-	npm run --silent build -w realtime-publisher
+	npm run --silent build -w @moc-realtime/client
+	npm run --silent build -w @moc-realtime/publisher
+	npm run --silent build -w @moc-realtime/dashboard
 
 test-clients: clients
-	npm test --silent -w realtime-client -w realtime-publisher
+	npm test --silent -w @moc-realtime/client -w @moc-realtime/publisher -w @moc-realtime/dashboard
 
 # The browser tests drive Debian's Chromium (no browser download works here; ../shared/TOOLCHAIN.md)
 # and cut sockets with ss (iproute2) to simulate a network loss.
