@@ -42,7 +42,7 @@ function problem(check: Check, value: unknown, path: string): string {
     case "e":
       return (a as unknown[]).includes(value) ? "" : fail(`expected one of ${(a as unknown[]).join(", ")}`);
     case "n":
-      if (typeof value !== "number" || !Number.isFinite(value) || (a && !Number.isInteger(value))) return fail(a ? "expected an integer" : "expected a number");
+      if (typeof value !== "number" || !Number.isFinite(value) || (a && !Number.isSafeInteger(value))) return fail(a ? "expected an integer (at most 2^53 - 1 in size)" : "expected a number");
       if ((bound(b) && value < b) || (bound(d) && value <= d)) return fail(`too small`);
       return (bound(c) && value > c) || (bound(e) && value >= e) ? fail("too large") : "";
     case "b":
