@@ -15,7 +15,7 @@ export CHECKOV_RUN_SCA_PACKAGE_SCAN_V2 := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup clients test-clients browser synth build validate policy lint test test-fast local plan deploy bench clean
+.PHONY: help setup bench-peers clients test-clients browser synth build validate policy lint test test-fast local plan deploy bench clean
 
 help:
 	@echo "make local     run the whole system on an embedded AWS (moto) with a real ws:// endpoint"
@@ -32,6 +32,13 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The peer SDKs bench/web_size.py measures beside ours: dev dependencies of the bench only, apart from the workspaces.
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund --loglevel=error
+	touch $@
+
+bench-peers: bench/node_modules/.installed
 
 .tfcli/terraform.rc: scripts/terraform-cli-config
 	mkdir -p .tfcli
@@ -73,7 +80,7 @@ lint: setup
 
 # One synthesis (policy depends on synth) serves the policy scan and the tests;
 # REALTIME_SYNTH_DIR tells the tests where it is.
-test: setup browser
+test: setup browser bench-peers
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-clients
 	$(MAKE) --no-print-directory policy
@@ -92,7 +99,7 @@ plan: synth
 deploy: synth
 	node_modules/.bin/cdktf deploy realtime-$(ENV) realtime-vercel-$(ENV) --skip-provider-lock
 
-bench: clients
+bench: clients bench-peers
 	$(PY) -m bench.run
 
 clean:

@@ -37,7 +37,7 @@ def test_sign_in_connects_and_notify_and_wsctl_broadcast_toast_within_two_second
     watch_alerts(page)
     user_id = local_stack.user_id(user)
 
-    # WHEN the web app's server calls notify() (realtime-publisher, the AWS SDK for JS)
+    # WHEN the web app's server calls notify() (@moc-realtime/publisher, the AWS SDK for JS)
     called_at = notify_with_publisher(local_stack, "Your MOC is live", user_id)
     # THEN a role=alert toast shows it within 2 s of the call
     seen = alert_seen_at(page, "Your MOC is live")
