@@ -107,6 +107,7 @@ test("a replay of twelve shows one summary toast, whose button opens the center"
   assert.equal(container.querySelector("[aria-expanded]")?.getAttribute("aria-expanded"), "false");
   await act(async () => (summary as unknown as { click(): void }).click());
   assert.equal(container.querySelector("[aria-expanded]")?.getAttribute("aria-expanded"), "true");
+  assert.equal(document.activeElement?.textContent?.startsWith("Unread: title r11"), true, "focus is on the newest notification");
   assert.equal(container.querySelectorAll('[role="alert"]').length, 0);
   assert.match(container.textContent ?? "", /Notifications 12 unread/);
   await unmount();

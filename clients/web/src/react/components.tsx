@@ -110,6 +110,14 @@ export function NotificationCenter({ onSelect }: { onSelect?: (item: Notificatio
   const items = useRef<Array<HTMLButtonElement | null>>([]);
   const focusIndex = useRef<number | null>(null);
 
+  // However it opens (its toggle, or a summary toast), focus moves to the first notification
+  // (declared before the focusing effect below, which runs after it in the same commit).
+  const wasOpen = useRef(open);
+  useEffect(() => {
+    if (open && !wasOpen.current && notifications.length > 0) moveTo(0);
+    wasOpen.current = open;
+  });
+
   useEffect(() => {
     if (focusIndex.current === null) return;
     items.current[focusIndex.current]?.focus();
@@ -121,13 +129,6 @@ export function NotificationCenter({ onSelect }: { onSelect?: (item: Notificatio
     setActive(bounded);
     focusIndex.current = bounded;
   };
-
-  // However it opens (its toggle, or a summary toast), focus moves to the first notification.
-  const wasOpen = useRef(open);
-  useEffect(() => {
-    if (open && !wasOpen.current && notifications.length > 0) moveTo(0);
-    wasOpen.current = open;
-  });
 
   const close = () => {
     setOpen(false);
