@@ -78,6 +78,8 @@ def sample(node: dict):
     if kind == "boolean":
         return True
     if kind == "string":
+        if "pattern" in node and node["pattern"] not in PATTERN_SAMPLES:
+            raise AssertionError(f"the schema has a new pattern {node['pattern']!r}: add a matching sample to PATTERN_SAMPLES")
         base = PATTERN_SAMPLES[node["pattern"]] if "pattern" in node else "t"
         return base + "a" * max(0, node.get("minLength", 1) - len(base))
     return {}
