@@ -1,10 +1,10 @@
 // The events a RealtimeClient emits; the app (or the React bindings) subscribes with client.on().
-import type { ServerMessage } from "./messages.js";
+import type { ErrorFrame, NotificationFrame } from "./frames.js";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
-export type NotificationFrame = Extract<ServerMessage, { type: "notification" }>;
-export type ErrorCode = Extract<ServerMessage, { type: "error" }>["data"]["code"];
+export type { NotificationFrame };
+export type ErrorCode = ErrorFrame["data"]["code"];
 
 export interface RealtimeEvents {
   /** Every state change. */

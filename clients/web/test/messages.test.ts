@@ -7,7 +7,7 @@ import { broadcastRequestSchema, serverMessageSchema } from "../src/messages.js"
 
 test("src/messages.ts is what the generator makes of schemas/messages.v1.json", () => {
   const expected = generateMessages(JSON.parse(readFileSync(SCHEMA_PATH, "utf8")));
-  assert.equal(readFileSync(OUTPUT_PATH, "utf8"), expected, "stale: run `npm run generate -w realtime-client`");
+  assert.equal(readFileSync(OUTPUT_PATH, "utf8"), expected, "stale: run `npm run generate -w @moc-realtime/client`");
 });
 
 test("the generator refuses a schema without the parts the clients use", () => {

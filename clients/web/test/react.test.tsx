@@ -12,7 +12,7 @@ async function storeOverClient() {
     url: "ws://x/local", getToken: async () => fakeToken(clock.now(), 3600), tabs: false,
     WebSocket: FakeSocket, clock, network: new FakeNetwork(), random: () => 0,
   });
-  const store = new RealtimeStore(2, () => clock.now());
+  const store = new RealtimeStore({ maxNotifications: 2, clock });
   store.attach(client);
   client.start();
   await settle();

@@ -37,7 +37,7 @@ def test_sign_in_connects_and_notify_and_wsctl_broadcast_toast_within_two_second
     watch_alerts(page)
     user_id = local_stack.user_id(user)
 
-    # WHEN the web app's server calls notify() (realtime-publisher, the AWS SDK for JS)
+    # WHEN the web app's server calls notify() (@moc-realtime/publisher, the AWS SDK for JS)
     called_at = notify_with_publisher(local_stack, "Your MOC is live", user_id)
     # THEN a role=alert toast shows it within 2 s of the call
     seen = alert_seen_at(page, "Your MOC is live")
@@ -121,6 +121,36 @@ def test_a_notification_sent_during_the_outage_is_shown_after_the_reconnect(dash
     page.get_by_role("button", name=re.compile(r"^Notifications")).click()
     center = page.get_by_role("list", name="Recent notifications")
     expect(center.get_by_role("listitem")).to_have_count(2)
+
+
+def test_a_replay_of_more_than_three_is_one_summary_toast_that_opens_the_center(dashboard, local_stack):
+    # GIVEN a connected tab that has received one notification (so it can resume)
+    user = unique("replay")
+    page = dashboard.open(user)
+    user_id = local_stack.user_id(user)
+    enqueue_broadcast(local_stack, {"userIds": [user_id]}, title="Before the gap")
+    expect(page.get_by_role("alert").filter(has_text="Before the gap")).to_be_visible(timeout=5_000)
+    page.get_by_role("button", name="Dismiss: Before the gap").click()
+
+    # WHEN five notifications are sent while its connection is down
+    dashboard.context.set_offline(True)
+    kill_gateway_sockets(urlsplit(local_stack.ws_url).port)
+    expect(page.get_by_role("status")).to_have_text("Reconnecting", timeout=5_000)
+    for n in range(5):
+        enqueue_broadcast(local_stack, {"userIds": [user_id]}, title=f"Missed {n}")
+    page.wait_for_timeout(2_000)
+    dashboard.context.set_offline(False)
+
+    # THEN the replay is one toast, "5 new notifications", and its button opens the center listing all six
+    expect(page.get_by_role("status")).to_have_text("Connected", timeout=5_000)
+    expect(page.get_by_role("alert")).to_have_count(1, timeout=10_000)
+    summary = page.get_by_role("button", name="5 new notifications", exact=True)
+    expect(summary).to_be_visible()
+    screenshot(page, "summary")
+    summary.click()
+    expect(page.get_by_role("button", name=re.compile(r"^Notifications"))).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_role("list", name="Recent notifications").get_by_role("listitem")).to_have_count(6)
+    expect(page.get_by_role("alert")).to_have_count(0)
 
 
 def test_token_refresh_keeps_the_tab_connected_past_its_first_token(dashboard, local_stack):
