@@ -50,10 +50,18 @@ export class Streams {
     return this.gapOpen(stream) ? "gap" : "next";
   }
 
-  /** True while a stream holds offsets above a hole (or of another epoch): the gap the grace waits on. */
+  /**
+   * True while a stream holds offsets above a hole: the gap the grace waits on. (Frames of another epoch
+   * stay held for dedup only: they started a resume of their own.)
+   */
   gapOpen(stream?: StreamName): boolean {
-    const streams = stream ? [stream] : STREAMS;
-    return streams.some((s) => this.positions[s] !== undefined && [...(this.held.get(s)?.values() ?? [])].some((set) => set.size > 0));
+    return (stream ? [stream] : STREAMS).some((s) => {
+      const position = this.positions[s];
+      const epochs = this.held.get(s);
+      if (!position || !epochs) return false;
+      if (position.epoch === null) return [...epochs.values()].some((set) => set.size > 0);
+      return (epochs.get(position.epoch)?.size ?? 0) > 0;
+    });
   }
 
   /** A 2.0 `pong`: true when a head is ahead of a position, or in another epoch (rule 2). */
@@ -127,7 +135,7 @@ export class Streams {
 
   private adopt(stream: StreamName, head: Position): void {
     this.positions[stream] = { ...head };
-    this.prune(stream);
+    this.prune(stream, true);
     this.advance(stream);
   }
 
@@ -142,16 +150,20 @@ export class Streams {
     }
     const held = this.heldOf(stream, position.epoch!);
     while (held.has(position.offset + 1)) position.offset += 1;
-    this.prune(stream);
+    this.prune(stream, false);
   }
 
-  /** Drops what is at or below the position, and every other epoch once the position has one. */
-  private prune(stream: StreamName): void {
+  /**
+   * Drops what is at or below the position; `otherEpochs` (a position just adopted from the heads): also
+   * what was held in other epochs, which can never become contiguous. Until then a frame of another epoch
+   * stays held, so that it is delivered once however often it comes.
+   */
+  private prune(stream: StreamName, otherEpochs: boolean): void {
     const position = this.positions[stream];
     const epochs = this.held.get(stream);
     if (!position || !epochs) return;
     for (const [epoch, set] of epochs) {
-      if (position.epoch !== null && epoch !== position.epoch) {
+      if (otherEpochs && position.epoch !== null && epoch !== position.epoch) {
         epochs.delete(epoch);
         continue;
       }

@@ -1,6 +1,8 @@
 // A fake clock, a fake WebSocket and in-memory tabs: the client's tests drive time and the network.
 import type { Clock } from "../src/clock.js";
 import type { NetworkStatus, WebSocketLike } from "../src/connection.js";
+import { RealtimeClient } from "../src/client.js";
+import type { RealtimeEvents } from "../src/events.js";
 import type { Heads, Position, StreamName } from "../src/protocol.js";
 import type { TabMessage, TabTransport } from "../src/tabs.js";
 
@@ -267,7 +269,9 @@ export class FakeServer {
   }
 
   headsFrame(): Heads {
-    return { user: { epoch: this.epochs.user, offset: this.heads.user }, global: { epoch: this.epochs.global, offset: this.heads.global } };
+    // A stream that never held a notification has the epoch null (docs/messages.md).
+    const head = (stream: StreamName): Position => ({ epoch: this.heads[stream] === 0 ? null : this.epochs[stream], offset: this.heads[stream] });
+    return { user: head("user"), global: head("global") };
   }
 
   /** The frames a `resume` with these positions replays, in offset order. */
@@ -300,3 +304,71 @@ export class FakeServer {
     socket.receive({ type: "pong", version: "2.0", id: ping.id, data: { timestamp: "t", heads: this.headsFrame() } });
   }
 }
+
+// --- a client on the fakes, for the connection tests -------------------------------------------------
+
+export interface Harness {
+  client: RealtimeClient;
+  clock: FakeClock;
+  network: FakeNetwork;
+  tokens: string[];
+  server: FakeServer;
+  storage: MemoryStorage;
+  events: Array<[keyof RealtimeEvents, unknown]>;
+  of<K extends keyof RealtimeEvents>(name: K): Array<RealtimeEvents[K]>;
+}
+
+export function harness(options: {
+  lifetimeSeconds?: number; random?: number; getToken?: () => Promise<string>; storage?: MemoryStorage; clock?: FakeClock; server?: FakeServer;
+  sub?: string;
+} = {}): Harness {
+  const clock = options.clock ?? new FakeClock();
+  const storage = options.storage ?? new MemoryStorage();
+  const server = options.server ?? new FakeServer();
+  const network = new FakeNetwork();
+  const tokens: string[] = [];
+  const events: Array<[keyof RealtimeEvents, unknown]> = [];
+  const client = new RealtimeClient({
+    url: "ws://127.0.0.1:3001/local",
+    getToken:
+      options.getToken ??
+      (async () => {
+        const token = fakeToken(clock.now(), options.lifetimeSeconds ?? 3600, options.sub);
+        tokens.push(token);
+        return token;
+      }),
+    tabs: false,
+    WebSocket: FakeSocket,
+    clock,
+    network,
+    random: () => options.random ?? 1,
+    storage,
+  });
+  const names: Array<keyof RealtimeEvents> = ["state", "notification", "resumed", "refetch", "reconnect-scheduled", "token-refreshed",
+    "token-refresh-failed", "auth-required", "unavailable", "invalid-frame", "unknown-frame", "server-error", "socket-error", "transition"];
+  for (const name of names) client.on(name, (payload) => events.push([name, payload]));
+  const of = <K extends keyof RealtimeEvents>(name: K) => events.filter(([n]) => n === name).map(([, p]) => p as RealtimeEvents[K]);
+  return { client, clock, network, tokens, server, storage, events, of };
+}
+
+/** Starts the client, opens its socket and answers its first resume (a fresh tab adopts the heads). */
+export async function connected(h: Harness): Promise<FakeSocket> {
+  h.client.start();
+  await settle();
+  const socket = FakeSocket.last();
+  socket.open();
+  h.server.answerResume(socket);
+  return socket;
+}
+
+/** After a drop: waits out the scheduled delay, opens the next socket (the resume is left to the test). */
+export async function reopened(h: Harness): Promise<FakeSocket> {
+  await h.clock.advance(h.of("reconnect-scheduled").at(-1)!.delayMs);
+  const socket = FakeSocket.last();
+  socket.open();
+  return socket;
+}
+
+export const delivered = (h: Harness) => h.of("notification").map((n) => n.notification.id);
+export const userOffset = (h: Harness) => h.client.positions.positions.user?.offset;
+
