@@ -172,13 +172,14 @@ export class RealtimeClient {
    */
   private authRequired(payload: RealtimeEvents["auth-required"]): void {
     this.connection = null;
-    this.releaseLeadership?.();
-    this.releaseLeadership = null;
     if (!this.signInNeeded) this.events.emit("auth-required", payload);
     this.signInNeeded = true;
+    // Told before the lock goes, so every tab hears it as a follower.
     this.transport?.post({ kind: "event", tab: this.tabId, name: "auth-required", payload: { error: describeForTabs(payload.error) } });
     this.setMirroredState("disconnected");
     this.transport?.post({ kind: "state", tab: this.tabId, state: "disconnected" });
+    this.releaseLeadership?.();
+    this.releaseLeadership = null;
   }
 
   private deliverAsLeader(frame: NotificationFrame, replayed: boolean, original: unknown): void {
@@ -241,13 +242,13 @@ export class RealtimeClient {
         if (this.connection === null) this.deliverRelayed(message);
         return;
       case "event":
-        if (this.connection !== null) return;
+        // auth-required also when this tab was granted the lock before the message arrived: every tab hears it.
         if (message.name === "auth-required") {
           if (!this.signInNeeded) this.events.emit("auth-required", message.payload as RealtimeEvents["auth-required"]);
           this.signInNeeded = true;
           return;
         }
-        this.events.emit(message.name, message.payload as never);
+        if (this.connection === null) this.events.emit(message.name, message.payload as never);
         return;
     }
   }
