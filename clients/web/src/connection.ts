@@ -68,6 +68,8 @@ export const CLOSE = {
   tooBig: 1009,
   internalError: 1011,
   heartbeatTimeout: 4000,
+  /** The client gave up on a resume that never got an answer (it refetches and starts fresh). */
+  resumeFailed: 4001,
 } as const;
 
 /**
@@ -339,7 +341,8 @@ export class Connection {
         this.policyCloses += 1;
         return this.reconnectWithBackoff("policy violation");
       default:
-        return this.reconnectWithBackoff(code === CLOSE.heartbeatTimeout ? "heartbeat timeout" : `closed (${code})`);
+        return this.reconnectWithBackoff(
+          code === CLOSE.heartbeatTimeout ? "heartbeat timeout" : code === CLOSE.resumeFailed ? "resume failed" : `closed (${code})`);
     }
   }
 
@@ -468,10 +471,11 @@ export class Connection {
     this.options.ledger.streams.forget();
     this.options.onPositions();
     this.options.events.emit("refetch", { reason: "resume-failed" });
-    this.abandonSocket(CLOSE.heartbeatTimeout, `resume failed: ${reason}`);
+    this.abandonSocket(CLOSE.resumeFailed, `resume failed: ${reason}`);
   }
 
   private endResume(refetch: "not-recovered" | "resume-failed" | null): void {
+    this.clearTimer("resume-send"); // a late answer of an earlier send may end it while a retry waits
     this.resumeAttempts = 0;
     this.resumeId = null;
     this.options.onPositions();

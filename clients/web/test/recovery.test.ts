@@ -192,7 +192,8 @@ for (const [name, answer] of [
     next.receive(answer);
     // THEN it ends: refetch, the positions are forgotten, the connection is replaced
     assert.deepEqual(h.of("refetch"), [{ reason: "resume-failed" }]);
-    assert.equal(next.closedWith, 4000);
+    assert.equal(next.closedWith, 4001);
+    assert.equal(h.of("reconnect-scheduled").at(-1)!.reason, "resume failed");
     const fresh = await reopened(h);
     assert.deepEqual(positionsOf(resumesOn(fresh)[0]), {}, "starts as a fresh tab (the app refetched)");
     h.server.answerResume(fresh);
@@ -278,4 +279,14 @@ test("frames without a position (a server older than 2.0) are deduplicated by id
   socket.receive(notification("a", null));
   socket.receive(notification("b", "c2"));
   assert.deepEqual(delivered(h), ["a", "b"]);
+});
+
+test("a late answer of the previous send ends the resume and cancels the pending retry", async () => {
+  const { h, next } = await resumingAfterDrop();
+  const first = resumesOn(next)[0]!;
+  next.receive(internalError); // e.g. the answer to a ping, taken for the resume's
+  next.receive(h.server.resumed(first.id, 0)); // then the real answer arrives
+  assert.equal(h.client.machineState, "live");
+  await h.clock.advance(5_000);
+  assert.equal(resumesOn(next).length, 1, "no retry after it ended");
 });
