@@ -1,5 +1,13 @@
 // Issue 18 §3 (tokens), §4 (forward compatibility on the socket) and §6 (network), and the transition
 // table against ADR 0010, on the fake socket and clock.
+// Negative controls (each verified by mutating src/connection.ts, 2026-12-02): no getToken() deadline →
+// "never settles" fails; AuthRequiredError treated as transient → "AuthRequiredError on a reconnect" fails;
+// the constructor's error rethrown → "throwing WebSocket constructor" fails; no generation check on the
+// refresh's token → "refresh in flight across a reconnect" fails; CONNECTION_UNKNOWN waiting for the
+// server's close → its test fails; the `offline` event ignored → the offline tests fail; refreshFailed not
+// rescheduling → "in-band refresh ... retried" fails; `online` not cutting a backoff → connection.test.ts's
+// "online cuts a pending backoff short" fails. tabs.test.ts: the leader not releasing the lock on
+// auth-required → both auth-required tests fail.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { beforeEach, test } from "node:test";

@@ -3,7 +3,9 @@
 // Negative controls (verified by hand, 2026-12-02): with `!resuming` replaced by `true` in
 // Connection.onNotification (frames before `resumed` move positions) the "40 missed" test fails (26..50 are
 // never delivered: the second resume starts from 51); with `completeResume` always returning true the
-// "heads ahead of the replay" test fails; with the resume deadline timer removed "no answer" never ends.
+// "heads ahead of the replay" test fails; with the resume deadline timer removed "no answer" never ends;
+// with savePositions a no-op the reload test fails (it resumes blind); without clearing the pending retry
+// in endResume "a late answer of the previous send" fails.
 import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import { RESUME_ANSWER_TIMEOUT_MS } from "../src/connection.js";
