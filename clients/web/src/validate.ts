@@ -3,9 +3,10 @@
 // Forward compatible (docs/web.md "Forward compatibility"): unknown fields are ignored, `kind` and `version`
 // are open, an unknown `type` is reported apart from an invalid frame; only a malformed known field is invalid.
 // String lengths count code points, as JSON Schema and pydantic do (test/validate-differential.test.ts).
-import { SERVER_FRAME_CHECKS, type Check, type ServerFrame } from "./frames.js";
+import { SERVER_FRAME_CHECKS, type Check } from "./frames.js";
+import type { ServerFrame } from "./protocol.js";
 
-export type { ErrorFrame, KnownKind, NotificationFrame, ServerFrame } from "./frames.js";
+export type { KnownKind, ServerFrame } from "./protocol.js";
 
 export type FrameResult =
   | { ok: true; frame: ServerFrame }
@@ -13,6 +14,8 @@ export type FrameResult =
   | { ok: false; reason: "invalid"; error: string }
   /** A frame type this client does not know (a newer server): ignore it. */
   | { ok: false; reason: "unknown-type"; type: string };
+/** The name the connection code uses for the same result. */
+export type ParseResult = FrameResult;
 
 const patterns = new Map<string, RegExp>();
 

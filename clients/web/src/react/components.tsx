@@ -8,6 +8,7 @@ export const STATUS_TEXT: Record<ConnectionState, string> = {
   connecting: "Connecting",
   connected: "Connected",
   reconnecting: "Reconnecting",
+  offline: "Offline",
   disconnected: "Disconnected",
 };
 
