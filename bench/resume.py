@@ -244,7 +244,7 @@ def first_refresh_cold(samples: int) -> dict[str, Any]:
             "ENVIRONMENT": "bench", "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Realtime/bench",
             "CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": "https://abc.execute-api.us-east-1.amazonaws.com/bench",
             "MAX_MESSAGE_BYTES": "131072", "MESSAGE_RATE_LIMIT_PER_MINUTE": "60", "MAX_RATE_VIOLATIONS": "3",
-            "NOTIFICATIONS_TABLE": "n", "NOTIFICATION_RETENTION_SECONDS": "86400", "RESUME_MAX_NOTIFICATIONS": "100",
+            "NOTIFICATIONS_TABLE": "n", "NOTIFICATION_RETENTION_SECONDS": "86400", "RESUME_MAX_NOTIFICATIONS": "100", "READ_BUDGET_ITEMS": "2500", "READ_BUDGET_WINDOW_SECONDS": "600",
             "COGNITO_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/p", "COGNITO_JWKS_URL": server.url,
             "COGNITO_CLIENT_IDS": "c", "COGNITO_TOKEN_USE": "id", "MAX_TOKEN_AGE_SECONDS": "86400",
             "JWKS_CACHE_TTL_SECONDS": "3600", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
