@@ -16,7 +16,15 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from realtime.config import MAX_TOKEN_CHARS
 
@@ -68,6 +76,11 @@ class Position(_Model):
 
     epoch: Epoch | None = Field(description="The stream's epoch; null when the stream did not exist (offset 0).")
     offset: int = Field(ge=0, description="The highest offset below which the client has everything.")
+
+    @model_serializer(mode="plain")
+    def _with_null_epoch(self) -> dict[str, Any]:
+        # ``epoch: null`` means "no stream yet": it must survive encode()'s exclude_none.
+        return {"epoch": self.epoch, "offset": self.offset}
 
 
 #: A stream's head (the highest offset stored) has the same shape as a position.

@@ -261,7 +261,7 @@ class DynamoNotificationLog:
             stale = [item for item in self._query(
                 KeyConditionExpression="#p = :p", ExpressionAttributeNames={**_NAMES, "#e": "epoch"},
                 ExpressionAttributeValues={":p": _s(partition)}, ProjectionExpression="#p, #c, #e")
-                if item[SORT_KEY]["S"] != HEAD_KEY and item.get("epoch", {}).get("S") != epoch]
+                if item[SORT_KEY]["S"] != HEAD_KEY and (epoch is None or item.get("epoch", {}).get("S") != epoch)]
             self._batch_write([{"DeleteRequest": {"Key": {PARTITION_KEY: item[PARTITION_KEY],
                                                           SORT_KEY: item[SORT_KEY]}}} for item in stale])
         return sum(1 for item in stale if item[SORT_KEY]["S"].startswith(ENTRY_PREFIX)), epoch
