@@ -309,7 +309,7 @@ def test_each_function_gets_only_what_it_uses(env):
     on_log = {name: {action for action, resources in grants.items() if log in resources}
               for name, grants in by_function.items()}
     assert on_log == {"authorizer": set(), "connect": set(), "disconnect": set(), "sweeper": set(),
-                      "broadcast": {"dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
+                      "broadcast": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
                       "default": {"dynamodb:GetItem", "dynamodb:Query"}}
 
 
