@@ -151,6 +151,23 @@ def test_pong_advertises_a_global_only_once_settled_or_older_than_the_settle_tim
     assert world.resume("tab", {})["heads"]["global"]["offset"] == 2
 
 
+def test_pong_advertises_a_settled_global_past_an_older_crashed_one_once_that_is_old(telemetry):
+    # GIVEN G1 whose fan-out crashed (never settles), then G2 fully delivered 200 s later
+    world = World(FakeClock(float(NOW)), telemetry, scan_segments=2)
+    world.connect("tab", "alice")
+    world.send({"all": True}, "G1")
+    world.queue.bodies.clear()
+    world.clock.advance(200)
+    world.send({"all": True}, "G2")
+    for body in list(world.queue.bodies):
+        world.broadcast.process(request({"all": True}, "G2").model_validate_json(body), plenty)
+    # THEN while G1 is younger than the settle time nothing is advertised (it may still be in flight)
+    assert ping(world, "tab")["data"]["heads"]["global"] == {"epoch": None, "offset": 0}
+    # WHEN G1 is older than the settle time (G2 is not) THEN both are advertised: G2 settled, G1 old
+    world.clock.advance(GLOBAL_SETTLE_SECONDS - 199)
+    assert ping(world, "tab")["data"]["heads"]["global"]["offset"] == 2
+
+
 def test_the_read_budget_is_shared_by_all_connections_of_a_user(telemetry):
     # GIVEN a budget of 5 items per window, and 3 notifications alice's two tabs both missed
     world = World(FakeClock(float(NOW)), telemetry, budget_items=5)

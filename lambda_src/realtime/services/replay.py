@@ -24,6 +24,7 @@ from realtime.ports import (
     LogEntry,
     NotificationLog,
     StreamHead,
+    settled_upto,
 )
 
 #: The per-container cache of the global head item for ``pong`` (one hot key read by every ping).
@@ -142,11 +143,23 @@ class HeadReader:
         with self._lock:
             cached = self._global
         if cached is None or not (0 <= now - cached[0] < self.cache_seconds):
-            cached = (now, self.log.head(GLOBAL_PARTITION, consistent=False))
+            cached = (now, self._advertised_global(now))
             with self._lock:
                 self._global = cached
-        head = cached[1]
-        offset = head.offset if head.stored_at <= now - GLOBAL_SETTLE_SECONDS else head.settled
+        return cached[1]
+
+    def _advertised_global(self, now: float) -> Head:
+        """The highest offset up to which every global has settled: its fan-out finished (the head item's
+        ``settled``), or it is gone, or it was stored more than ``GLOBAL_SETTLE_SECONDS`` ago (a fan-out
+        that crashed must not hide its gap forever). Read once per cache period; globals are rare."""
+        head = self.log.head(GLOBAL_PARTITION, consistent=False)
+        old = now - GLOBAL_SETTLE_SECONDS
+
+        def settled(offset: int) -> bool:
+            entry = self.log.get(GLOBAL_PARTITION, offset)
+            return entry is None or entry.settled_at is not None or entry.stored_at <= old
+
+        offset = head.offset if head.stored_at <= old else settled_upto(head, settled)
         if offset == 0 and head.initial:
             return wire_head(NO_STREAM)  # its first global is still in flight: the stream "does not exist" yet
         return wire_head(head, offset)
