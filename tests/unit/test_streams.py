@@ -208,3 +208,16 @@ def test_replayed_frames_come_before_resumed_in_offset_order(world):
     frames = world.frames("tab")
     assert [f["type"] for f in frames] == ["notification"] * 4 + ["resumed"]
     assert [f["data"]["offset"] for f in frames[:4]] == [1, 2, 3, 4]
+
+
+def test_a_segment_job_without_a_stored_offset_stores_the_global_once(world):
+    # GIVEN segment jobs queued before protocol 2.0 (no logOffset), one of them delivered twice
+    world.connect("tab", "alice")
+    old_job = request({"all": True}, "G", segment={"index": 0, "total": 2})
+    other = request({"all": True}, "G", segment={"index": 1, "total": 2})
+    # WHEN they run
+    for job in (old_job, other, old_job):
+        world.broadcast.process(job, plenty)
+    # THEN the announcement is stored once, offset 1, and posted with it
+    [entry] = world.log.entries(GLOBAL_PARTITION)
+    assert entry.offset == 1 and world.notifier.messages("tab") == [entry.frame.encode()]

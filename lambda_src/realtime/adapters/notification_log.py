@@ -47,7 +47,7 @@ OFFSET_DIGITS = 20
 BATCH_WRITE_ITEMS = 25
 #: Appends to one stream that lost the race for its head retry this often (with jittered backoff) before
 #: the request fails and SQS redelivers it (idempotent: the offset is allocated once).
-APPEND_ATTEMPTS = 12
+APPEND_ATTEMPTS = 16
 APPEND_BACKOFF_SECONDS = 0.01
 APPEND_BACKOFF_CAP_SECONDS = 0.4
 _CANCELLED = ("TransactionCanceledException", "TransactionConflictException")

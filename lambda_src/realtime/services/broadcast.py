@@ -186,8 +186,12 @@ class BroadcastService:
 
     def _scan(self, request: BroadcastRequest, segment: Segment, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
         # Every segment and continuation posts the frame stored once by the split: same offset, same bytes.
-        stored = self.log.get(GLOBAL_PARTITION, request.logOffset) if request.logOffset is not None else None
-        if stored is None or stored.epoch != request.logEpoch:
+        # A segment job without one (queued before protocol 2.0) stores it now: once per request id.
+        if request.logOffset is None:
+            stored = self._store(GLOBAL_PARTITION, "global", request)
+        else:
+            stored = self.log.get(GLOBAL_PARTITION, request.logOffset)
+        if stored is None or (request.logEpoch is not None and stored.epoch != request.logEpoch):
             # Purged (a new epoch) or expired since the split: nothing left to post that a client could keep.
             self.logger.warning("global entry no longer stored: segment not posted", requestId=request.id,
                                 offset=request.logOffset)
