@@ -199,6 +199,8 @@ class DefaultConfig:
     notifications_table: str
     retention_seconds: int
     resume_max_notifications: int
+    read_budget_items: int
+    read_budget_window_seconds: int
     token: TokenRules
 
     @classmethod
@@ -214,6 +216,8 @@ class DefaultConfig:
             notifications_table=env.string("NOTIFICATIONS_TABLE"),
             retention_seconds=env.integer("NOTIFICATION_RETENTION_SECONDS", 1),
             resume_max_notifications=env.integer("RESUME_MAX_NOTIFICATIONS", 1, 1000),
+            read_budget_items=env.integer("READ_BUDGET_ITEMS", 1, 1_000_000),
+            read_budget_window_seconds=env.integer("READ_BUDGET_WINDOW_SECONDS", 60, 86400),
             token=TokenRules.load(env),
         )
 

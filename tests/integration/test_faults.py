@@ -14,7 +14,7 @@ from realtime.adapters.apigateway import ApiGatewayNotifier
 from realtime.adapters.aws import management_api_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
 from realtime.adapters.management_api import ManagementApiNotifier
-from realtime.adapters.memory import FakeClock
+from realtime.adapters.memory import FakeClock, InMemoryNotificationLog
 from realtime.adapters.sqs import SqsQueuePublisher
 from realtime.events import QueueMessage
 from realtime.messages import BroadcastRequest
@@ -68,7 +68,8 @@ def broadcast_service(aws, store, endpoint, telemetry, notifier_for, concurrency
     notifier = notifier_for(endpoint.url, concurrency)
     fan_out = FanOut(notifier, store, concurrency=concurrency, retry=FAST_RETRY, rng=random.Random(1))
     return BroadcastService(store, fan_out, SqsQueuePublisher(aws.sqs, aws.queue_url), FakeClock(NOW), logger,
-                            metrics, scan_segments=scan_segments, announcement_interval_seconds=60)
+                            metrics, scan_segments=scan_segments, announcement_interval_seconds=60,
+                            log=InMemoryNotificationLog(), retention_seconds=86_400)
 
 
 def users_request(request_id="evt-1") -> BroadcastRequest:

@@ -22,7 +22,8 @@ CONTRACT_VARIABLES = {
     "connect": {"CONNECTIONS_TABLE", "GLOBAL_CONNECTION_LIMIT", "PER_USER_CONNECTION_LIMIT"},
     "disconnect": {"CONNECTIONS_TABLE"},
     "default": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "MAX_MESSAGE_BYTES", "MESSAGE_RATE_LIMIT_PER_MINUTE",
-                "MAX_RATE_VIOLATIONS", "RESUME_MAX_NOTIFICATIONS"} | LOG_VARIABLES | TOKEN_RULES,
+                "MAX_RATE_VIOLATIONS", "RESUME_MAX_NOTIFICATIONS",
+                "READ_BUDGET_ITEMS", "READ_BUDGET_WINDOW_SECONDS"} | LOG_VARIABLES | TOKEN_RULES,
     "broadcast": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "BROADCAST_QUEUE_URL", "BROADCAST_CONCURRENCY",
                   "BROADCAST_SCAN_SEGMENTS", "ANNOUNCEMENT_INTERVAL_SECONDS"} | LOG_VARIABLES,
     "sweeper": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "GLOBAL_CONNECTION_LIMIT"},
@@ -308,7 +309,7 @@ def test_each_function_gets_only_what_it_uses(env):
     on_log = {name: {action for action, resources in grants.items() if log in resources}
               for name, grants in by_function.items()}
     assert on_log == {"authorizer": set(), "connect": set(), "disconnect": set(), "sweeper": set(),
-                      "broadcast": {"dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
+                      "broadcast": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
                       "default": {"dynamodb:GetItem", "dynamodb:Query"}}
 
 

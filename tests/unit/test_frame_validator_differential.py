@@ -39,10 +39,10 @@ from realtime.messages import validate_server_message
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO_ROOT / "schemas" / "messages.v1.json").read_text())
 JUDGE = Path(__file__).with_name("frame_verdicts.mts")
-OPEN = {"kind": 64, "version": None}  # open enums on server frames and their code-point bound (scripts/generate-validator.mjs)
+OPEN = {"kind": 64, "version": None, "code": 64, "reason": 64}  # open enums on server frames and their code-point bound (scripts/generate-validator.mjs)
 ASTRAL = "\U0001F600"  # one code point, two UTF-16 units
 #: A value matching each pattern of the schema; a new pattern needs its sample here.
-PATTERN_SAMPLES = {r"^[A-Za-z0-9._:\-]+$": "a", r"^(https://|/)": "/a"}
+PATTERN_SAMPLES = {r"^[A-Za-z0-9._:\-]+$": "a", r"^(https://|/)": "/a", r"^[A-Za-z0-9]+$": "e"}
 
 
 def resolve(node: dict) -> dict:

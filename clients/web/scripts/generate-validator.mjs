@@ -7,7 +7,7 @@
 //
 // Forward compatibility (STYLE.md "Clients", docs/web.md): the server deploys before every tab reloads, so
 //  - unknown fields are ignored on every object (additionalProperties: false is not carried over);
-//  - an OPEN property accepts any string: `kind` any non-empty string up to its maxLength (or
+//  - an OPEN property accepts any string: `kind`, an error `code` and a `resumed` `reason` any non-empty string up to its maxLength (or
 //    OPEN_MAX_LENGTH), typed `KnownKind | (string & {})`; `version` any string;
 //  - an unknown `type` is not a check failure: validate.ts reports it apart from an invalid frame.
 // Only JSON Schema keywords listed in SUPPORTED are understood; any other one stops the generator, so a
@@ -21,7 +21,7 @@ export const SCHEMA_PATH = join(here, "..", "..", "..", "schemas", "messages.v1.
 export const OUTPUT_PATH = join(here, "..", "src", "frames.ts");
 
 /** Properties whose enum is open on server frames, and the bound of their values when the schema gives none. */
-const OPEN = { kind: { minLength: 1 }, version: { minLength: null } };
+const OPEN = { kind: { minLength: 1 }, version: { minLength: null }, code: { minLength: 1 }, reason: { minLength: 1 } };
 export const OPEN_MAX_LENGTH = 64;
 
 const ANNOTATIONS = new Set(["title", "description", "default", "examples", "discriminator", "$comment"]);

@@ -441,7 +441,7 @@ export class Connection {
     this.setTimer("resume", RESUME_ANSWER_TIMEOUT_MS, () => this.resumeFailed("no answer", null));
   }
 
-  private onResumed(id: string | null, data: { recovered: boolean; replayed: number; heads: Heads; reason?: string }): void {
+  private onResumed(id: string | null, data: { recovered: boolean; replayed: number; heads: Heads; reason?: string | null }): void {
     if (this.machine !== "resuming" || (id !== null && id !== this.resumeId)) return; // a late answer of an earlier resume
     this.clearTimer("resume");
     this.options.events.emit("resumed", { ...data });

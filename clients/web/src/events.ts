@@ -23,7 +23,7 @@ export interface RealtimeEvents {
    */
   notification: { notification: NotificationFrame; replayed: boolean; toast: boolean };
   /** The answer to a `resume`. */
-  resumed: { recovered: boolean; replayed: number; reason?: string; heads: Heads };
+  resumed: { recovered: boolean; replayed: number; reason?: string | null; heads: Heads };
   /**
    * Notifications may have been missed: reload state from the REST API (ADR 0008, 0010). `not-recovered`:
    * the server said so; `resume-failed`: no valid `resumed` after the bounded retries.

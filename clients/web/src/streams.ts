@@ -242,7 +242,7 @@ export class Ledger {
 
   accept(frame: NotificationFrame, movePositions: boolean): Acceptance {
     const { stream, epoch, offset } = frame.data;
-    if (stream !== undefined && epoch !== undefined && offset !== undefined) return this.streams.accept(stream, epoch, offset, movePositions);
+    if (stream != null && epoch != null && offset != null) return this.streams.accept(stream, epoch, offset, movePositions);
     if (frame.id === null) return "next"; // nothing to recognise it by
     return this.ids.add(frame.id) ? "next" : "duplicate";
   }

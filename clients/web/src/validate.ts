@@ -110,5 +110,5 @@ export function parseServerFrame(raw: unknown): FrameResult {
   if (typeof type !== "string") return { ok: false, reason: "invalid", error: "type: expected a string" };
   if (!Object.hasOwn(SERVER_FRAME_CHECKS, type)) return { ok: false, reason: "unknown-type", type };
   const error = problem(SERVER_FRAME_CHECKS[type]!, value, "");
-  return error ? { ok: false, reason: "invalid", error } : { ok: true, frame: value as ServerFrame };
+  return error ? { ok: false, reason: "invalid", error } : { ok: true, frame: value as unknown as ServerFrame };
 }

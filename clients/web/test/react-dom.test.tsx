@@ -98,7 +98,7 @@ test("a replay of twelve shows one summary toast, whose button opens the center"
     <react.WebSocketProvider client={client} toastMs={0}><react.NotificationCenter /><react.NotificationToast /></react.WebSocketProvider>);
   await act(async () => {
     for (let i = 0; i < 12; i += 1) events.emit("notification", { notification: notification(`r${i}`, `c${i}`) as never, replayed: true, toast: true });
-    events.emit("resumed", { recovered: true, replayed: 12 });
+    events.emit("resumed", { recovered: true, replayed: 12, heads: { user: { epoch: "e1", offset: 12 }, global: { epoch: null, offset: 0 } } });
   });
   const alerts = container.querySelectorAll('[role="alert"]');
   assert.equal(alerts.length, 1);

@@ -16,8 +16,14 @@ async function storeOverClient() {
   store.attach(client);
   client.start();
   await settle();
-  FakeSocket.last().open();
-  return { store, clock, socket: FakeSocket.last() };
+  const socket = FakeSocket.last();
+  socket.open();
+  await settle();
+  // A fresh tab's first resume (no positions) is answered before the live frames of the tests.
+  const resume = socket.sentOfType("resume").at(-1);
+  const empty = { epoch: null, offset: 0 };
+  socket.receive({ type: "resumed", version: "2.0", id: resume?.id ?? null, data: { recovered: true, replayed: 0, heads: { user: empty, global: empty } } });
+  return { store, clock, socket };
 }
 
 const render = (store: RealtimeStore, element: React.ReactElement) =>

@@ -35,7 +35,7 @@ test("forward compatibility: unknown fields ignored, a new kind delivered, any v
     notification({ resource: { type: "moc" } }),
     notification({}, { version: 2 }),
     JSON.stringify({ type: "resumed", version: "1.1", data: { recovered: true, replayed: -1 } }),
-    JSON.stringify({ type: "error", version: "1.0", data: { code: "NEW_CODE", message: "m", timestamp: "t", requestId: "r" } }),
+    JSON.stringify({ type: "error", version: "1.0", data: { code: "", message: "m", timestamp: "t", requestId: "r" } }),
     "{", "null", JSON.stringify({ version: "1.0" }),
   ];
   for (const text of invalid) assert.equal(parseServerFrame(text).ok === false && (parseServerFrame(text) as { reason: string }).reason, "invalid", text);
@@ -50,7 +50,7 @@ test("lengths count code points: 200 emoji are a valid title, 201 are not", () =
 test("absent properties get the schema's defaults, so a frame has the shape Zod would give it", () => {
   const result = parseServerFrame(notification());
   assert.ok(result.ok && result.frame.type === "notification");
-  assert.deepEqual(result.frame.data, { kind: "moc.finalized", title: "t", timestamp: "x", body: null, severity: null, link: null, resource: null, cursor: null });
+  assert.deepEqual(result.frame.data, { kind: "moc.finalized", title: "t", timestamp: "x", body: null, severity: null, link: null, resource: null, stream: null, epoch: null, offset: null });
   // An already parsed value (a frame another tab relayed) is accepted too.
   assert.equal(parseServerFrame(JSON.parse(notification())).ok, true);
 });
