@@ -131,7 +131,7 @@ class BroadcastService:
 
     def _run(self, request: BroadcastRequest, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
         if not isinstance(request.target, AllTarget):
-            return BroadcastOutcome("delivered", self._to_users(request, request.target.userIds))
+            return BroadcastOutcome("delivered", self._to_users(request, request.target.userIds, remaining_millis))
         segment = request.segment
         if segment is None:
             if not self.store.try_announce(request.id, int(self.clock.now()), self.announcement_interval):
@@ -157,7 +157,8 @@ class BroadcastService:
         return LogEntry(partition=partition, cursor=cursor, request_id=request.id, frame=frame.decode(),
                         expires_at=int(now) + self.retention_seconds)
 
-    def _to_users(self, request: BroadcastRequest, user_ids: Sequence[str]) -> DeliveryReport:
+    def _to_users(self, request: BroadcastRequest, user_ids: Sequence[str],
+                  remaining_millis: Callable[[], int] | None = None) -> DeliveryReport:
         report = DeliveryReport()
         users = list(dict.fromkeys(user_ids))
         for start in range(0, len(users), self.user_chunk):
@@ -167,7 +168,7 @@ class BroadcastService:
             if cursor is not None and self.log is not None:
                 self.log.append([self._entry(user, cursor, request, frame, now) for user in chunk])
                 self.metrics.count("NotificationsStored", len(chunk))
-            report += self.fan_out.deliver(self.store.connections_of_users(chunk), frame)
+            report += self.fan_out.deliver(self.store.connections_of_users(chunk), frame, remaining_millis)
         return report
 
     def _store_global(self, request: BroadcastRequest) -> str | None:
@@ -187,7 +188,7 @@ class BroadcastService:
         cursor = request.cursor
         while True:
             page = self.store.scan_page(segment.index, segment.total, cursor)
-            report += self.fan_out.deliver(page.connection_ids, payload)
+            report += self.fan_out.deliver(page.connection_ids, payload, remaining_millis)
             cursor = page.cursor
             if cursor is None:
                 if request.logCursor is not None and self.log is not None:
