@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -175,11 +174,21 @@ CRASH_ROUNDS = int(os.environ.get("REALTIME_E2E_CRASH_ROUNDS", "0") or 0)
 
 
 def _worker_pids(stack, handler: str = "handlers.broadcast.handler") -> list[int]:
-    """The broadcast function's execution environments: children of this stack's `wsctl local up`."""
+    """The broadcast function's execution environments: children of this stack's `wsctl local up` whose
+    argv carries the handler (wsctl/gateway/workers.py starts them as ``python -u -c BOOTSTRAP <handler>``)."""
     up_pid = json.loads((Path(stack.local_dir) / "local-up.pid").read_text())["pid"]
-    listing = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(up_pid)], capture_output=True, text=True,
-                             check=False).stdout
-    return [int(line.split(None, 1)[0]) for line in listing.splitlines() if handler in line]
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == up_pid and handler.encode() in argv:
+            found.append(int(proc.name))
+    return found
 
 
 def _gateway_log_mentions(stack, text: str, since: int) -> bool:
