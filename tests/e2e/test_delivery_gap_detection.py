@@ -41,11 +41,12 @@ def frame(kind: str, frame_id: str, data: dict | None = None) -> str:
 
 
 async def answer_to(ws, frame_id: str, timeout: float = 10.0) -> tuple[list[dict], dict]:
-    """The notification frames received before the frame answering ``frame_id``, and that answer."""
+    """The notification frames received before the frame answering ``frame_id``, and that answer (an
+    ``error`` carries no ``id``: it is the answer too)."""
     before = []
     while True:
         received = await receive_json(ws, timeout=timeout)
-        if received.get("id") == frame_id and received["type"] != "notification":
+        if received["type"] == "error" or (received.get("id") == frame_id and received["type"] != "notification"):
             return before, received
         before.append(received)
 
