@@ -106,6 +106,7 @@ class FanOut:
         throttled = unavailable = 0
         reason = ""
         while True:
+            was_throttled = False
             try:
                 self.notifier.send(connection_id, payload)
                 report.sent = 1
@@ -121,6 +122,7 @@ class FanOut:
                 return report
             except Throttled:
                 throttled += 1
+                was_throttled = True
                 reason = "throttled"
                 if throttled >= self.retry.max_attempts:
                     break
@@ -138,7 +140,7 @@ class FanOut:
                 reason += "; no time left for a retry"
                 break
             report.retried += 1
-            report.retried_unavailable += int(reason != "throttled")
+            report.retried_unavailable += int(not was_throttled)
             self.sleep(delay)
         report.failed = 1
         if self.logger is not None:
