@@ -1,8 +1,9 @@
 """One token-length bound (issue 17): ``MAX_TOKEN_CHARS`` is what fits the handshake, and the authorizer
 and ``refresh`` use it, so ``refresh`` never accepts a token that could not have connected.
 
-Negative control: with ``MAX_TOKEN_CHARS`` back at 16 KiB, the first and third tests fail (the stage
-arithmetic, and the 12,310-character refresh that used to answer ``refreshed``).
+Negative controls (run when this was written): with ``MAX_TOKEN_CHARS`` back at 16 KiB, the stage
+arithmetic (every environment) and the 12,310-character refresh fail; without the TOKEN_INVALID mapping in
+``parse_client_message`` the 12,310-character refresh fails (it answers INVALID_MESSAGE).
 """
 
 from __future__ import annotations
