@@ -342,6 +342,11 @@ def parse_client_message(text: str) -> PingMessage | ResumeMessage | RefreshMess
     try:
         return _CLIENT.validate_python(document)
     except ValidationError as error:
+        if kind == "refresh" and any(e["type"] == "string_too_long" and tuple(e["loc"][-2:]) == ("data", "token")
+                                     for e in error.errors()):
+            # A token the handshake could never carry is a refused token, not a malformed frame (issue 17).
+            raise MessageRejected(ErrorCode.TOKEN_INVALID, f"token refresh rejected: token longer than "
+                                  f"{MAX_TOKEN_CHARS} characters", answer_in) from None
         raise MessageRejected(ErrorCode.INVALID_MESSAGE, _summary(error), answer_in) from None
 
 
