@@ -156,7 +156,7 @@ class BroadcastService:
 
     def _store(self, partition: str, stream: str, request: BroadcastRequest) -> LogEntry | None:
         """Store the notification in one stream (or find it stored by an earlier attempt)."""
-        now = int(self.clock.now())
+        now = self.clock.now()
         built: list[str] = []
 
         def build(offset: int, epoch: str) -> str:
@@ -164,7 +164,7 @@ class BroadcastService:
                                                      offset=offset)).decode())
             return built[-1]
 
-        entry = self.log.append(partition, request.id, build, now, now + self.retention_seconds)
+        entry = self.log.append(partition, request.id, build, int(now), int(now) + self.retention_seconds)
         # A new entry carries the very frame built here; one stored by an earlier attempt was read back.
         if entry is not None and built and entry.frame is built[-1]:
             self.metrics.count("NotificationsStored")
