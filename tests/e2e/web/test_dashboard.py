@@ -194,7 +194,7 @@ def test_a_replay_of_more_than_three_is_one_summary_toast_that_opens_the_center(
     # WHEN five notifications are sent while its connection is down
     dashboard.context.set_offline(True)
     kill_gateway_sockets(urlsplit(local_stack.ws_url).port)
-    expect(page.get_by_role("status")).to_have_text("Reconnecting", timeout=5_000)
+    expect(page.get_by_role("status")).to_have_text("Offline", timeout=5_000)
     for n in range(5):
         enqueue_broadcast(local_stack, {"userIds": [user_id]}, title=f"Missed {n}")
     page.wait_for_timeout(2_000)
