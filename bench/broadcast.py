@@ -107,7 +107,7 @@ class _Harness:
         self._fan_out_class = FanOut
 
     def broadcast(self, ids: list[str], request_id: str) -> dict[str, Any]:
-        from realtime.adapters.memory import InMemoryConnectionStore, InMemoryQueue
+        from realtime.adapters.memory import InMemoryConnectionStore, InMemoryNotificationLog, InMemoryQueue
         from realtime.messages import parse_broadcast_request
         from realtime.ports import Connection, SystemClock
         from realtime.services.broadcast import BroadcastService
@@ -122,7 +122,8 @@ class _Harness:
         queue = InMemoryQueue()
         fan_out = self._fan_out_class(self.notifier, store, concurrency=self.concurrency)
         service = BroadcastService(store, fan_out, queue, SystemClock(), self.logger, self.metrics,
-                                   scan_segments=1, announcement_interval_seconds=60)
+                                   scan_segments=1, announcement_interval_seconds=60,
+                                   log=InMemoryNotificationLog(), retention_seconds=86_400)
         request = parse_broadcast_request(_request_body(request_id))
         started = time.perf_counter()
         cpu_started = time.process_time()
@@ -189,7 +190,8 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, stale_fractio
     concurrency = concurrency or envs.get("prod", 64)
     sweep = sweep if sweep is not None else (() if quick else tuple(sorted(set(envs.values()) | set(SWEEP))))
     boto3_comparison = True if boto3_comparison is None else boto3_comparison
-    payload = encode(notification_message(parse_broadcast_request(_request_body("bench-seq")), time.time()))
+    payload = encode(notification_message(parse_broadcast_request(_request_body("bench-seq")), time.time(),
+                                          stream="global", epoch="bench", offset=1))
     raw: dict[str, Any] = {"latency_s": latency, "concurrency": concurrency, "env_concurrency": envs,
                            "repeats": repeats, "sizes": list(sizes), "payload_bytes": len(payload), "runs": {}}
 

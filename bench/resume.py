@@ -3,7 +3,7 @@
 In process, on the real services: ``ClientMessageService`` answering ``resume`` for 0, 10 and 100 missed
 notifications (the replay planned from the notification log, every frame posted to a recording
 notifier), against a ``ping`` through the same service in the same run; ``BroadcastService`` with the
-notification log against the same service without it (``log=None``, protocol 1.0 behaviour), on the
+notification log against the same service storing nothing (protocol 1.0 behaviour), on the
 in-memory adapters and on the DynamoDB adapters under moto; ``refresh`` with the real
 ``TokenVerifier`` (warm JWKS cache), and in fresh interpreters the first refresh of an execution
 environment (jose import + JWKS fetch) next to the ``default`` handler's import.
@@ -80,18 +80,29 @@ def _services(log, store, notifier, *, max_notifications: int = 100, verifier=No
     from realtime.services.broadcast import BroadcastService
     from realtime.services.client_messages import ClientMessageService
     from realtime.services.fan_out import FanOut
-    from realtime.services.replay import ReplayPlanner
+    from realtime.services.replay import HeadReader, ReplayPlanner
 
     logger, metrics = _telemetry()
     fan_out = FanOut(notifier, store, concurrency=4)
     broadcast = BroadcastService(store, fan_out, InMemoryQueue(), SystemClock(), logger, metrics, scan_segments=1,
-                                 announcement_interval_seconds=0, log=log, retention_seconds=86_400)
+                                 announcement_interval_seconds=0, log=log or _NothingStored(),
+                                 retention_seconds=86_400)
     messages = ClientMessageService(store, notifier, SystemClock(), logger, metrics, max_message_bytes=131072,
                                     rate_limit_per_minute=10**9, max_rate_violations=3,
-                                    replay=ReplayPlanner(log, retention_seconds=86_400,
-                                                         max_notifications=max_notifications) if log else None,
-                                    verifier=verifier)
+                                    replay=ReplayPlanner(log, store, max_notifications=max_notifications,
+                                                         budget_items=10**9, budget_window_seconds=600) if log else None,
+                                    heads=HeadReader(log) if log else None, verifier=verifier)
     return broadcast, messages
+
+
+class _NothingStored:
+    """The baseline of the broadcast cost: the frame is built as with the log, nothing is stored (what
+    protocol 1.0 did)."""
+
+    def append(self, partition, request_id, build, now, expires_at):
+        from realtime.ports import LogEntry
+
+        return LogEntry(partition, 1, "bench", request_id, build(1, "bench"), now, expires_at)
 
 
 def resume_in_process(repeats: int) -> dict[str, Any]:
@@ -106,12 +117,12 @@ def resume_in_process(repeats: int) -> dict[str, Any]:
         now = int(time.time())
         store.add(Connection("tab", USER, now - 60, now + 3600), global_limit=10, per_user_limit=10)
         broadcast.process(_request("n0", [USER]), lambda: 900_000)
-        after = log.entries(USER)[-1].cursor
+        head = log.head(USER)
         for index in range(missed):
-            time.sleep(0.001)
             broadcast.process(_request(f"n{index + 1}", [USER]), lambda: 900_000)
-        resume = json.dumps({"type": "resume", "version": "1.1", "data": {"after": after}})
-        ping = json.dumps({"type": "ping", "version": "1.1"})
+        resume = json.dumps({"type": "resume", "version": "2.0", "data": {"positions": {"user": {
+            "epoch": head.epoch, "offset": head.offset}}}})
+        ping = json.dumps({"type": "ping", "version": "2.0"})
         resumes, pings = [], []
         for _ in range(repeats):
             notifier.sent.clear()
@@ -120,7 +131,7 @@ def resume_in_process(repeats: int) -> dict[str, Any]:
         answer = json.loads(notifier.messages("tab")[-1])
         assert answer["type"] == "pong"
         last_resume = json.loads(notifier.sent["tab"][-2])
-        assert last_resume["data"] == {"recovered": True, "replayed": missed}, last_resume
+        assert last_resume["data"]["recovered"] is True and last_resume["data"]["replayed"] == missed, last_resume
         out[missed] = {"resume": _stats(resumes), "ping": _stats(pings)}
     return out
 
@@ -153,7 +164,20 @@ def broadcast_cost(repeats: int) -> dict[str, Any]:
 
 
 def _broadcast_cost_moto(repeats: int) -> dict[str, Any]:
-    """The log's DynamoDB writes (BatchWriteItem through botocore, moto in process) vs no log."""
+    """The log's DynamoDB writes (a head read and a transaction per user through botocore, moto in process)
+    vs no log."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from wsctl.local.moto_patches import patch_transactions
+
+    # A chunk's appends run in parallel; moto's transactions need the emulator's patch to run concurrently.
+    undo = patch_transactions()
+    try:
+        return _broadcast_rounds_moto(repeats)
+    finally:
+        undo()
+
+
+def _broadcast_rounds_moto(repeats: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
     from realtime.adapters.dynamodb import DynamoConnectionStore
@@ -161,7 +185,6 @@ def _broadcast_cost_moto(repeats: int) -> dict[str, Any]:
     from realtime.adapters.notification_log import DynamoNotificationLog
     from realtime.ports import Connection
 
-    sys.path.insert(0, str(REPO_ROOT))
     from tests.integration.aws import create_connections_table, create_notifications_table
 
     out: dict[str, Any] = {}
@@ -204,8 +227,8 @@ def refresh_in_process(repeats: int) -> dict[str, Any]:
         now = int(time.time())
         store.add(Connection("tab", "user-bench", now - 60, now + 3600), global_limit=10, per_user_limit=10)
         _, messages = _services(InMemoryNotificationLog(), store, notifier, verifier=lambda: verifier)
-        refresh = json.dumps({"type": "refresh", "version": "1.1", "data": {"token": _token(pem, now)}})
-        ping = json.dumps({"type": "ping", "version": "1.1"})
+        refresh = json.dumps({"type": "refresh", "version": "2.0", "data": {"token": _token(pem, now)}})
+        ping = json.dumps({"type": "ping", "version": "2.0"})
         messages.handle("tab", refresh, False, "warm-up")
         refreshes, pings = [], []
         for _ in range(repeats):
@@ -244,7 +267,7 @@ def first_refresh_cold(samples: int) -> dict[str, Any]:
             "ENVIRONMENT": "bench", "LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Realtime/bench",
             "CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": "https://abc.execute-api.us-east-1.amazonaws.com/bench",
             "MAX_MESSAGE_BYTES": "131072", "MESSAGE_RATE_LIMIT_PER_MINUTE": "60", "MAX_RATE_VIOLATIONS": "3",
-            "NOTIFICATIONS_TABLE": "n", "NOTIFICATION_RETENTION_SECONDS": "86400", "RESUME_MAX_NOTIFICATIONS": "100",
+            "NOTIFICATIONS_TABLE": "n", "NOTIFICATION_RETENTION_SECONDS": "86400", "RESUME_MAX_NOTIFICATIONS": "100", "READ_BUDGET_ITEMS": "2500", "READ_BUDGET_WINDOW_SECONDS": "600",
             "COGNITO_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/p", "COGNITO_JWKS_URL": server.url,
             "COGNITO_CLIENT_IDS": "c", "COGNITO_TOKEN_USE": "id", "MAX_TOKEN_AGE_SECONDS": "86400",
             "JWKS_CACHE_TTL_SECONDS": "3600", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
@@ -299,17 +322,19 @@ def resume_local_stack(repeats: int) -> dict[str, Any]:
             url = f"{endpoints['ws_url']}?token={issued.token}"
             async with websockets.connect(url, max_size=None, ping_interval=None) as first:
                 enqueue(issued.sub, f"m{missed}-0")
-                after = json.loads(await asyncio.wait_for(first.recv(), 30))["data"]["cursor"]
+                live = json.loads(await asyncio.wait_for(first.recv(), 30))["data"]
+                position = {"epoch": live["epoch"], "offset": live["offset"]}
             for index in range(missed):
                 enqueue(issued.sub, f"m{missed}-{index + 1}")
             deadline = time.monotonic() + 120
-            while stored(issued.sub) < missed + 1 and time.monotonic() < deadline:
+            while stored(issued.sub) < 2 * (missed + 1) + 1 and time.monotonic() < deadline:  # entries, r#, #head
                 await asyncio.sleep(0.2)
             resumes, pings, replayed = [], [], None
             for index in range(repeats):
                 async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
                     started = time.perf_counter()
-                    await ws.send(json.dumps({"type": "resume", "version": "1.1", "data": {"after": after}}))
+                    await ws.send(json.dumps({"type": "resume", "version": "2.0",
+                                              "data": {"positions": {"user": position}}}))
                     while True:
                         frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
                         if frame["type"] == "resumed":
@@ -317,7 +342,7 @@ def resume_local_stack(repeats: int) -> dict[str, Any]:
                     resumes.append((time.perf_counter() - started) * 1000)
                     replayed = frame["data"]
                     started = time.perf_counter()
-                    await ws.send(json.dumps({"type": "ping", "version": "1.1", "id": f"p{index}"}))
+                    await ws.send(json.dumps({"type": "ping", "version": "2.0", "id": f"p{index}"}))
                     await asyncio.wait_for(ws.recv(), 30)
                     pings.append((time.perf_counter() - started) * 1000)
             return {"resume": _stats(resumes), "ping": _stats(pings), "resumed": replayed}
@@ -397,16 +422,15 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float, local: bool, lo
         [[key, f"{v['log']['p50_ms']:.3f}", f"{v['none']['p50_ms']:.3f}", f"{v['log']['p50_ms'] / v['none']['p50_ms']:.2f}×"]
          for key, v in raw["broadcast"].items()])
     local_line = (f"- Local stack: started in {raw['local']['ready_s']:.0f} s ({raw['local']['how']}); each figure is a "
-                  "new connection that resumes from the same cursor (the tab's last notification before it went "
+                  "new connection that resumes from the same position (the tab's last notification before it went "
                   "away), then pings once on the same connection.") if "local" in raw else ""
     details = "\n".join(filter(None, [
         "- In process: the real `ClientMessageService` / `BroadcastService` / `ReplayPlanner` on the in-memory "
         "adapters (store, notification log, recording @connections notifier: no network), so the figures are the "
         "code's own cost; interleaved with a ping through the same service.",
         "- Broadcast cost: the same per-user request through `BroadcastService` with `log=` the notification log "
-        "and with `log=None` (what protocol 1.0 did), interleaved; under moto the difference is the "
-        "BatchWriteItem call (one per 25 users) through botocore. In AWS the log adds one BatchWriteItem round "
-        "trip (a few ms) per chunk of 25 users and one write unit per user per notification of ≤ 1 KB.",
+        "and storing nothing (what protocol 1.0 did), interleaved; under moto the difference is a head read "
+        "and a transaction per user (ADR 0018; section `offsets` has the capacity and today's BatchWriteItem).",
         "- Refresh: the real `TokenVerifier` with a JWKS served on 127.0.0.1, cache warm; the first refresh in a "
         "fresh interpreter measures what moving jose out of the init phase moved.",
         local_line,
@@ -414,4 +438,4 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float, local: bool, lo
         broadcast_table,
     ]))
     command = ".venv/bin/python -m bench.run --only resume" + (" --quick" if quick else "")
-    return result("resume", "Resume and refresh (ADR 0016)", command, rows, details, raw, started=started_at)
+    return result("resume", "Resume and refresh (ADR 0016; protocol 2.0, ADR 0018)", command, rows, details, raw, started=started_at)

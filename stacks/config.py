@@ -127,8 +127,12 @@ class NotificationsConfig:
     #: How long a notification can be replayed (the log table's TTL); a resume from an older cursor
     #: answers ``recovered: false``.
     retention_hours: int
-    #: Most notifications one ``resume`` replays; a longer gap answers ``recovered: false``.
+    #: Most notifications one ``resume`` replays per stream; a longer gap answers ``recovered: false``.
     replay_limit: int
+    #: Log items all of one user's resumes may read per window (ADR 0018); past it ``reason: budget``.
+    read_budget_items: int
+    #: The fixed window of that budget, in seconds.
+    read_budget_window_seconds: int
 
 
 @dataclass(frozen=True)
@@ -404,7 +408,10 @@ def parse_env(data: Mapping[str, Any], *, source: str, file_name: str, overrides
 
     ntf_r = root.table("notifications")
     notifications = NotificationsConfig(retention_hours=ntf_r.integer("retention_hours", 1, 24 * 30),
-                                        replay_limit=ntf_r.integer("replay_limit", 1, 1000))
+                                        replay_limit=ntf_r.integer("replay_limit", 1, 1000),
+                                        read_budget_items=ntf_r.integer("read_budget_items", 1, 1_000_000),
+                                        read_budget_window_seconds=ntf_r.integer("read_budget_window_seconds", 60,
+                                                                                 86400))
     ntf_r.done()
 
     logs_r = root.table("logs")

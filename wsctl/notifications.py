@@ -1,5 +1,6 @@
-"""`wsctl notifications …`: what the notification log (ADR 0016) holds for a user, and a user's deletion
-request. Both go through the runtime's own adapter (`realtime.adapters.notification_log`), so the CLI
+"""`wsctl notifications …`: what the notification log (ADR 0016, ADR 0018) holds for a user — each entry's
+offset in the user's stream and the stream's epoch — and a user's deletion request, which deletes the
+stream's history and starts a new epoch (so every tab's position is known to be lost). Both go through the runtime's own adapter (`realtime.adapters.notification_log`), so the CLI
 reads exactly the items the broadcast function writes.
 
 Only the user's own partition is listed and purged: global announcements (the `#global` partition) are
@@ -40,32 +41,34 @@ def _log(target: Target):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from realtime.cursors import parse_cursor
-
     target = resolve(args.env)
     with aws_errors(target):
-        entries = _log(target).entries(args.user)
+        log = _log(target)
+        entries = log.entries(args.user)
+        head = log.head(args.user)
     rows = []
     for entry in entries:
         frame = json.loads(entry.frame)
-        cursor = parse_cursor(entry.cursor)
-        rows.append({"cursor": entry.cursor, "id": entry.request_id,
-                     "storedAt": _when(cursor.seconds if cursor else None), "expiresAt": _when(entry.expires_at),
+        rows.append({"offset": entry.offset, "epoch": entry.epoch, "id": entry.request_id,
+                     "storedAt": _when(entry.stored_at), "expiresAt": _when(entry.expires_at),
                      "kind": frame.get("data", {}).get("kind"), "title": frame.get("data", {}).get("title")})
     if args.json:
         for row in rows:
             print(json.dumps(row))
     else:
-        print(f"{'STORED AT':<21} {'EXPIRES AT':<21} {'KIND':<22} {'ID':<40} TITLE")
+        print(f"{'OFFSET':>8} {'STORED AT':<21} {'EXPIRES AT':<21} {'KIND':<22} {'ID':<40} TITLE")
         for row in rows:
-            print(f"{row['storedAt']:<21} {row['expiresAt']:<21} {row['kind'] or '-':<22} {row['id']:<40} {row['title']}")
-    print(f"{len(rows)} notification(s) stored for user {args.user}", file=sys.stderr)
+            print(f"{row['offset']:>8} {row['storedAt']:<21} {row['expiresAt']:<21} {row['kind'] or '-':<22} "
+                  f"{row['id']:<40} {row['title']}")
+    print(f"{len(rows)} notification(s) stored for user {args.user}; stream head {head.offset}, "
+          f"epoch {head.epoch or '-'}", file=sys.stderr)
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
     target = resolve(args.env)
     with aws_errors(target):
-        deleted = _log(target).purge(args.user)
-    print(f"deleted {deleted} notification(s) stored for user {args.user} in {target.env}")
+        deleted, epoch = _log(target).purge(args.user)
+    print(f"deleted {deleted} notification(s) stored for user {args.user} in {target.env}"
+          + (f"; new epoch {epoch}" if epoch else ""))
     return 0

@@ -9,7 +9,7 @@ from realtime.events import WebSocketRequest
 from realtime.observability import instrumented, telemetry
 from realtime.ports import SystemClock
 from realtime.services.client_messages import ClientMessageService
-from realtime.services.replay import ReplayPlanner
+from realtime.services.replay import HeadReader, ReplayPlanner
 from realtime.verification import lazy_token_verifier
 
 from handlers import init_complete
@@ -17,13 +17,16 @@ from handlers import init_complete
 CONFIG = DefaultConfig.from_env()
 LOGGER, METRICS = telemetry(CONFIG.common)
 DYNAMODB = dynamodb_client()
+STORE = DynamoConnectionStore(DYNAMODB, CONFIG.table_name)
+LOG = DynamoNotificationLog(DYNAMODB, CONFIG.notifications_table)
 SERVICE = ClientMessageService(
-    DynamoConnectionStore(DYNAMODB, CONFIG.table_name),
+    STORE,
     ManagementApiNotifier.from_environment(CONFIG.connections_endpoint), SystemClock(), LOGGER, METRICS,
     max_message_bytes=CONFIG.max_message_bytes, rate_limit_per_minute=CONFIG.rate_limit_per_minute,
     max_rate_violations=CONFIG.max_rate_violations,
-    replay=ReplayPlanner(DynamoNotificationLog(DYNAMODB, CONFIG.notifications_table),
-                         retention_seconds=CONFIG.retention_seconds, max_notifications=CONFIG.resume_max_notifications),
+    replay=ReplayPlanner(LOG, STORE, max_notifications=CONFIG.resume_max_notifications,
+                         budget_items=CONFIG.read_budget_items, budget_window_seconds=CONFIG.read_budget_window_seconds),
+    heads=HeadReader(LOG),
     verifier=lazy_token_verifier(CONFIG.token))
 
 

@@ -1,11 +1,12 @@
-"""Message contract v1 (pydantic v2). ``python -m realtime.schema`` publishes it as JSON Schema.
+"""Message contract (pydantic v2). ``python -m realtime.schema`` publishes it as JSON Schema.
 
 Every frame is ``{"type", "version", "id"?, "data"?}``. Version 1.0: clients send ``ping``; the server
-sends ``pong``, ``notification`` and ``error``. Version 1.1 adds ``resume`` (replay the notifications
-missed since a cursor; answered by ``resumed``) and ``refresh`` (a new token for the open connection;
-answered by ``refreshed``), and every ``notification`` carries ``data.cursor`` (ADR 0016). Notification
-frames keep ``version: "1.0"`` because the fan-out cannot know a connection's version: the cursor is an
-additive field. Broadcast requests arrive on SQS from the web app.
+sends ``pong``, ``notification`` and ``error``. Version 2.0 (ADR 0018) adds ``resume`` (per stream, replay
+everything after the client's position; answered by ``resumed`` with the heads), ``refresh`` (a new token
+for the open connection; answered by ``refreshed``) and the heads in ``pong``; every ``notification``
+carries its ``stream``, ``epoch`` and ``offset``. Version 1.1 (ADR 0016's cursor resume) is retired.
+Notification frames keep ``version: "1.0"`` because the fan-out cannot know a connection's version: the
+stream fields are additive. Broadcast requests arrive on SQS from the web app.
 """
 
 from __future__ import annotations
@@ -15,24 +16,34 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from realtime.config import MAX_TOKEN_CHARS
 
 VERSION = "1.0"
-VERSION_1_1 = "1.1"
-SUPPORTED_VERSIONS = (VERSION, VERSION_1_1)
-Version = Literal["1.0", "1.1"]
+VERSION_2 = "2.0"
+SUPPORTED_VERSIONS = (VERSION, VERSION_2)
+Version = Literal["1.0", "2.0"]
 #: Deepest JSON nesting accepted from a client, checked before parsing.
 MAX_NESTING_DEPTH = 16
 CLIENT_TYPES = ("ping", "resume", "refresh")
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
-#: Position in a user's notification stream (ADR 0016): ordered, the same on every tab and replay.
-#: Opaque to clients; the server parses its own format (realtime.cursors).
-Cursor = Annotated[str, Field(min_length=1, max_length=64, description=(
-    "Opaque position of this notification in the user's stream; send the last one you received as "
-    "`resume.data.after`."))]
+#: A stream's epoch (ADR 0018): opaque, changes whenever the stream's history is lost.
+Epoch = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
+#: The two streams every user reads: its own notifications and the global announcements.
+StreamName = Literal["user", "global"]
+STREAMS: tuple[StreamName, ...] = ("user", "global")
+#: Why a ``resume`` could not recover exactly (docs/messages.md); clients treat unknown ones as ``false``.
+ResumeReason = Literal["epoch", "expired", "too_many", "budget", "invalid"]
 
 
 class ErrorCode(enum.StrEnum):
@@ -42,20 +53,48 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105 - an error code, not a secret
     TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - an error code, not a secret
+    CONNECTION_UNKNOWN = "CONNECTION_UNKNOWN"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True,
+                              serialize_by_alias=True)
 
 
 class _Frame(_Model):
-    version: Version = Field(description="Protocol version: 1.0, or 1.1 for resume/refresh and their answers.")
+    version: Version = Field(description="Protocol version: 1.0 (ping only), or 2.0.")
     id: Identifier | None = Field(default=None, description="Correlation id; an answer echoes its request's id.")
 
 
-class _Frame11(_Frame):
-    version: Literal["1.1"] = Field(description="Protocol version 1.1.")
+class _Frame20(_Frame):
+    version: Literal["2.0"] = Field(description="Protocol version 2.0.")
+
+
+class Position(_Model):
+    """Where a client stands in one stream: it has every offset up to ``offset`` of ``epoch``."""
+
+    epoch: Epoch | None = Field(description="The stream's epoch; null when the stream did not exist (offset 0).")
+    offset: int = Field(ge=0, description="The highest offset below which the client has everything.")
+
+    @model_serializer(mode="plain")
+    def _with_null_epoch(self) -> dict[str, Any]:
+        # ``epoch: null`` means "no stream yet": it must survive encode()'s exclude_none.
+        return {"epoch": self.epoch, "offset": self.offset}
+
+
+#: A stream's head (the highest offset stored) has the same shape as a position.
+Head = Position
+
+
+class Positions(_Model):
+    user: Position | None = None
+    global_: Position | None = Field(default=None, alias="global")
+
+
+class Heads(_Model):
+    user: Head
+    global_: Head = Field(alias="global")
 
 
 # --- client -> server ---------------------------------------------------------------------------
@@ -68,13 +107,13 @@ class PingMessage(_Frame):
 
 
 class ResumeData(_Model):
-    after: str = Field(description="The cursor of the last notification this client received. An unknown, "
-                                   "malformed or expired cursor is answered with `recovered: false`.")
+    positions: Positions = Field(description="The client's position per stream; a stream left out is not "
+                                             "replayed (a fresh page sends {} and adopts the heads).")
 
 
-class ResumeMessage(_Frame11):
-    """Replay the notifications sent after ``data.after`` (user-targeted and global, in cursor order), each
-    as a normal ``notification`` frame, then a ``resumed`` frame. Send it after every reconnect."""
+class ResumeMessage(_Frame20):
+    """Replay, per stream and in offset order, every stored notification after the position, each as a
+    normal ``notification`` frame, then a ``resumed`` frame. Send it after every (re)connect and on a gap."""
 
     type: Literal["resume"]
     data: ResumeData
@@ -85,7 +124,7 @@ class RefreshData(_Model):
                        description="A fresh Cognito token of the connection's own user.")
 
 
-class RefreshMessage(_Frame11):
+class RefreshMessage(_Frame20):
     """Replace the connection's token before it expires, so the connection is not closed at its expiry."""
 
     type: Literal["refresh"]
@@ -118,12 +157,19 @@ class Notification(_Model):
 
 
 class NotificationData(Notification):
-    timestamp: str = Field(description="ISO 8601 UTC time the server first sent it (the same on a replay).")
-    cursor: Cursor | None = None
+    timestamp: str = Field(description="ISO 8601 UTC time the server stored it (the same on a replay).")
+    # The server always sends the three (protocol 2.0); they are optional in the schema so that a client
+    # tolerates a notification without a position (deduplicated by `id`), e.g. from a server before 2.0.
+    stream: StreamName | None = Field(default=None, description=(
+        "user: addressed to this user; global: an announcement to everyone. Always sent by a 2.0 server."))
+    epoch: Epoch | None = None
+    offset: int | None = Field(default=None, ge=1, description=(
+        "This notification's place in its stream and epoch: 1, 2, 3, … without holes."))
 
 
 class PongData(_Model):
     timestamp: str
+    heads: Heads | None = Field(default=None, description="2.0 only: each stream's head (the global one: settled).")
 
 
 class ErrorData(_Model):
@@ -149,12 +195,14 @@ class ErrorMessage(_Frame):
 
 
 class ResumedData(_Model):
-    recovered: bool = Field(description="True when every notification after the cursor was replayed; false "
-                                        "when the client must refetch its state from the REST API.")
+    recovered: bool = Field(description="True when every notification between the positions and the heads was "
+                                        "replayed; false when the client must refetch its state from the REST API.")
     replayed: int = Field(ge=0, description="How many notification frames preceded this one.")
+    heads: Heads = Field(description="Each stream's head when the replay was read: the client's new positions.")
+    reason: ResumeReason | None = Field(default=None, description="Why recovered is false.")
 
 
-class ResumedMessage(_Frame11):
+class ResumedMessage(_Frame20):
     type: Literal["resumed"]
     data: ResumedData
 
@@ -163,7 +211,7 @@ class RefreshedData(_Model):
     expiresAt: str = Field(description="ISO 8601 UTC expiry of the new token: the connection's new expiry.")  # noqa: N815 - wire name
 
 
-class RefreshedMessage(_Frame11):
+class RefreshedMessage(_Frame20):
     type: Literal["refreshed"]
     data: RefreshedData
 
@@ -195,24 +243,28 @@ class Segment(_Model):
 
 
 class BroadcastRequest(_Model):
-    """What the web app puts on the broadcast queue. ``segment``/``cursor`` are set by the backend
-    itself when it splits a global broadcast into parallel-scan jobs."""
+    """What the web app puts on the broadcast queue. ``segment``/``cursor``/``logOffset``/``logEpoch`` are set
+    by the backend itself when it splits a global broadcast into parallel-scan jobs."""
 
     id: Identifier
     target: UserTarget | AllTarget
     notification: Notification
     segment: Segment | None = None
     cursor: str | None = Field(default=None, max_length=1024, description="Scan position of a continuation job.")
-    logCursor: Cursor | None = Field(  # noqa: N815 - wire name
-        default=None, description="The notification-log cursor of a global broadcast, carried by its segment jobs.")
+    logOffset: int | None = Field(  # noqa: N815 - wire name
+        default=None, ge=1, description="The global stream offset of a stored announcement, carried by its segment jobs.")
+    logEpoch: Epoch | None = Field(  # noqa: N815 - wire name
+        default=None, description="The global stream epoch of ``logOffset``.")
 
     @model_validator(mode="after")
     def _segments_only_for_all(self) -> BroadcastRequest:
-        backend_only = (self.segment, self.cursor, self.logCursor)
+        backend_only = (self.segment, self.cursor, self.logOffset, self.logEpoch)
         if any(value is not None for value in backend_only) and not isinstance(self.target, AllTarget):
-            raise ValueError("segment, cursor and logCursor are only valid with target.all")
-        if (self.cursor is not None or self.logCursor is not None) and self.segment is None:
-            raise ValueError("cursor and logCursor need segment")
+            raise ValueError("segment, cursor, logOffset and logEpoch are only valid with target.all")
+        if (self.cursor is not None or self.logOffset is not None) and self.segment is None:
+            raise ValueError("cursor and logOffset need segment")
+        if (self.logOffset is None) != (self.logEpoch is None):
+            raise ValueError("logOffset and logEpoch go together")
         return self
 
 
@@ -286,10 +338,15 @@ def parse_client_message(text: str) -> PingMessage | ResumeMessage | RefreshMess
         raise MessageRejected(ErrorCode.INVALID_MESSAGE,
                               "unknown or missing type; clients may send: " + ", ".join(CLIENT_TYPES), answer_in)
     if kind != "ping" and version == VERSION:
-        raise MessageRejected(ErrorCode.INVALID_MESSAGE, f"{kind} needs version {VERSION_1_1}", answer_in)
+        raise MessageRejected(ErrorCode.UNSUPPORTED_VERSION, f"{kind} needs version {VERSION_2}", answer_in)
     try:
         return _CLIENT.validate_python(document)
     except ValidationError as error:
+        if kind == "refresh" and any(e["type"] == "string_too_long" and tuple(e["loc"][-2:]) == ("data", "token")
+                                     for e in error.errors()):
+            # A token the handshake could never carry is a refused token, not a malformed frame (issue 17).
+            raise MessageRejected(ErrorCode.TOKEN_INVALID, f"token refresh rejected: token longer than "
+                                  f"{MAX_TOKEN_CHARS} characters", answer_in) from None
         raise MessageRejected(ErrorCode.INVALID_MESSAGE, _summary(error), answer_in) from None
 
 
@@ -313,23 +370,30 @@ def error_message(code: ErrorCode, message: str, now: float, request_id: str, ve
         code=code, message=message, timestamp=iso_timestamp(now), requestId=request_id))
 
 
-def pong_message(ping: PingMessage, now: float) -> PongMessage:
-    return PongMessage(type="pong", version=ping.version, id=ping.id, data=PongData(timestamp=iso_timestamp(now)))
+def pong_message(ping: PingMessage, now: float, heads: Heads | None = None) -> PongMessage:
+    """1.0: the timestamp only; 2.0: with the heads (``heads`` is required then)."""
+    if ping.version == VERSION_2 and heads is None:
+        raise ValueError("a 2.0 pong carries the heads")
+    return PongMessage(type="pong", version=ping.version, id=ping.id, data=PongData(
+        timestamp=iso_timestamp(now), heads=heads if ping.version == VERSION_2 else None))
 
 
-def notification_message(request: BroadcastRequest, now: float, cursor: str | None = None) -> NotificationMessage:
+def notification_message(request: BroadcastRequest, now: float, *, stream: StreamName, epoch: str,
+                         offset: int) -> NotificationMessage:
     """The frame every target connection gets; ``now`` is when it was stored (a replay is byte-identical)."""
-    data = NotificationData(**request.notification.model_dump(), timestamp=iso_timestamp(now), cursor=cursor)
+    data = NotificationData(**request.notification.model_dump(), timestamp=iso_timestamp(now), stream=stream,
+                            epoch=epoch, offset=offset)
     return NotificationMessage(type="notification", version=VERSION, id=request.id, data=data)
 
 
-def resumed_message(resume: ResumeMessage, *, recovered: bool, replayed: int) -> ResumedMessage:
-    return ResumedMessage(type="resumed", version=VERSION_1_1, id=resume.id,
-                          data=ResumedData(recovered=recovered, replayed=replayed))
+def resumed_message(resume: ResumeMessage, *, recovered: bool, replayed: int, heads: Heads,
+                    reason: str | None = None) -> ResumedMessage:
+    return ResumedMessage(type="resumed", version=VERSION_2, id=resume.id,
+                          data=ResumedData(recovered=recovered, replayed=replayed, heads=heads, reason=reason))
 
 
 def refreshed_message(refresh: RefreshMessage, expires_at: int) -> RefreshedMessage:
-    return RefreshedMessage(type="refreshed", version=VERSION_1_1, id=refresh.id,
+    return RefreshedMessage(type="refreshed", version=VERSION_2, id=refresh.id,
                             data=RefreshedData(expiresAt=iso_timestamp(expires_at)))
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,8 +17,11 @@ ROW_LIFETIME_SECONDS = MAX_CONNECTION_SECONDS + ROW_TTL_SLACK_SECONDS
 #: A 410 from @connections for a row younger than this is a connection still inside ``$connect``
 #: (API Gateway only accepts posts once ``$connect`` has returned): its row must be kept.
 CONNECT_GRACE_SECONDS = 30
-#: The notification-log partition of global announcements (stored once, merged into every user's stream).
+#: The notification-log partition of global announcements (stored once, read by every user: ADR 0018).
 GLOBAL_PARTITION = "#global"
+#: A global entry stored longer ago than this counts as settled even if a scan segment never reported:
+#: what ``pong`` advertises as the global head (docs/messages.md, "Heads in pong").
+GLOBAL_SETTLE_SECONDS = 300
 
 
 def oldest_live(now: float) -> int:
@@ -134,6 +138,9 @@ class ConnectionStore(Protocol):
     def connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
         """Every connection of these users, including ones registered a moment ago (strongly consistent)."""
 
+    def connections_by_user(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
+        """:meth:`connections_of_users`, grouped by user (each user's frame carries its own offset)."""
+
     def scan_page(self, segment: int, total_segments: int, cursor: str | None) -> Page: ...
 
     def expiring(self, bucket: str, until: int) -> list[ExpiringConnection]:
@@ -148,9 +155,14 @@ class ConnectionStore(Protocol):
     def try_announce(self, request_id: str, now: int, interval_seconds: int) -> bool:
         """Take the global-announcement slot; False when one was sent less than the interval ago."""
 
+    def spend_read_budget(self, user_id: str, items: int, window: int, limit: int, expires_at: int) -> bool:
+        """Count ``items`` log reads against the user's budget of ``limit`` in the fixed ``window`` (shared by
+        all the user's connections); False, counting nothing, when they would exceed it."""
+
 
 class Notifier(Protocol):
-    """The @connections management API. Raises StaleConnection / Throttled / DeliveryFailed."""
+    """The @connections management API. Raises StaleConnection / Throttled / DeliveryUnavailable (5xx,
+    timeouts: worth a retry) / DeliveryFailed."""
 
     def send(self, connection_id: str, payload: bytes) -> None: ...
 
@@ -165,40 +177,83 @@ class QueuePublisher(Protocol):
 
 
 @dataclass(frozen=True)
+class StreamHead:
+    """A stream's head item (ADR 0018): the highest offset stored and the epoch it belongs to."""
+
+    #: None: the stream has never held a notification (its offset is then 0).
+    epoch: str | None
+    offset: int
+    #: True in a stream's first epoch (offset 1 of it exists); False once history was lost (purge).
+    initial: bool = True
+    #: Global stream: the highest offset up to which every fan-out finished (contiguous).
+    settled: int = 0
+    #: Epoch seconds when ``offset`` was stored.
+    stored_at: int = 0
+
+
+NO_STREAM = StreamHead(epoch=None, offset=0)
+
+
+def new_epoch() -> str:
+    """A fresh, opaque epoch (``^[A-Za-z0-9]{1,32}$``)."""
+    return secrets.token_hex(8)
+
+
+def settled_upto(head: StreamHead, settled_of: Callable[[int], bool]) -> int:
+    """The global head's new contiguous settled offset: from ``head.settled`` on, while ``settled_of`` says
+    the next offset is settled (its fan-out finished, or it is gone, or it is older than the settle time)."""
+    offset = head.settled
+    while offset < head.offset and settled_of(offset + 1):
+        offset += 1
+    return offset
+
+
+@dataclass(frozen=True)
 class LogEntry:
     """One stored notification: a user's (partition = the user's id) or a global one (``GLOBAL_PARTITION``)."""
 
     partition: str
-    #: ``realtime.cursors`` format; the sort key.
-    cursor: str
+    offset: int
+    epoch: str
     request_id: str
     #: The exact ``notification`` frame the connections were sent: a replay is byte-identical.
     frame: str
+    #: Epoch seconds when it was stored.
+    stored_at: int
     #: Epoch seconds after which the entry is out of the retention window (the table's TTL).
     expires_at: int
     #: Global entries only: when the last scan segment finished delivering it (None while in flight).
     settled_at: int | None = None
 
 
+#: Builds the frame of a notification once its offset and epoch are allocated.
+FrameBuilder = Callable[[int, str], str]
+
+
 class NotificationLog(Protocol):
     """The notification log table. Raises Throttled / StoreUnavailable, never botocore errors."""
 
-    def append(self, entries: Sequence[LogEntry]) -> None:
-        """Store every entry, or raise (a partial write is retried by the caller with new cursors)."""
+    def head(self, partition: str, *, consistent: bool = True) -> StreamHead:
+        """The stream's head; :data:`NO_STREAM` when it has never held a notification."""
 
-    def read_after(self, partition: str, lower: str, limit: int) -> list[LogEntry]:
-        """The oldest ``limit`` entries with ``cursor > lower``, in cursor order, strongly consistent."""
+    def append(self, partition: str, request_id: str, build: FrameBuilder, now: int, expires_at: int) -> LogEntry | None:
+        """Store the request's notification under the stream's next offset, allocated atomically with the write
+        (no hole, no duplicate). When this request is already stored in this stream (redelivery,
+        continuation, a taken-over claim), nothing is written and the stored entry is returned (None when
+        it is no longer stored: purged or expired)."""
 
-    def read_before(self, partition: str, upper: str, lower: str, limit: int) -> list[LogEntry]:
-        """The newest ``limit`` entries with ``lower < cursor < upper``, newest first, strongly consistent."""
+    def read_range(self, partition: str, after: int, upto: int) -> list[LogEntry]:
+        """The stored entries with ``after < offset <= upto``, in offset order, strongly consistent."""
 
-    def get(self, partition: str, cursor: str) -> LogEntry | None: ...
+    def get(self, partition: str, offset: int) -> LogEntry | None: ...
 
-    def settle_segment(self, cursor: str, segment: int, total: int, now: int) -> None:
-        """Record that one scan segment of a global entry is delivered; the last one sets ``settled_at``."""
+    def settle_segment(self, offset: int, segment: int, total: int, now: int) -> None:
+        """Record that one scan segment of a global entry is delivered; the last one sets ``settled_at`` and
+        the global head's contiguous settled offset advances."""
 
     def entries(self, partition: str) -> Iterable[LogEntry]:
         """All entries of a partition, oldest first (operations: ``wsctl notifications list``)."""
 
-    def purge(self, partition: str) -> int:
-        """Delete every entry of a partition (a deletion request); returns how many."""
+    def purge(self, partition: str) -> tuple[int, str | None]:
+        """Delete every entry (and idempotency item) of a partition and start a new epoch, keeping the offset
+        counter (a deletion request); returns how many entries and the new epoch (None: no stream)."""

@@ -1,6 +1,7 @@
 """CKV_RT_018: only the broadcast function writes the notification log, only the default function reads it.
 
-The log holds every user's notifications for the retention window (ADR 0016): personal data. A role
+The log holds every user's notifications for the retention window (ADR 0016): personal data, and the
+stream heads whose offsets only the broadcast function may move (ADR 0018). A role
 policy that names the log's table is allowed exactly the actions of its owner's grant
 (stacks/constructs/notification_log.py); the role is known by its policy's name,
 ``realtime-<env>-<function>-least-privilege``.
@@ -16,7 +17,7 @@ from rt_values import attr
 #: A reference to the notification log's table (construct id ``notification-log``).
 LOG_TABLE_RE = re.compile(r"\$\{aws_dynamodb_table\.notification-log[A-Za-z0-9_-]*\.arn\}")
 ALLOWED = {
-    "broadcast": frozenset({"dynamodb:batchwriteitem", "dynamodb:updateitem"}),
+    "broadcast": frozenset({"dynamodb:getitem", "dynamodb:putitem", "dynamodb:updateitem"}),
     "default": frozenset({"dynamodb:getitem", "dynamodb:query"}),
 }
 POLICY_NAME_RE = re.compile(r"^realtime-[a-z0-9]+-(?P<function>[a-z]+)-least-privilege$")

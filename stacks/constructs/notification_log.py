@@ -1,6 +1,7 @@
-"""The notification log (ADR 0016): every notification, per user (PK ``userId``) and once for global
-announcements (``#global``), sorted by cursor, kept for the environment's retention (TTL ``expiresAt``),
-so that a client that reconnects resumes from its last cursor instead of losing what was sent meanwhile."""
+"""The notification log (ADR 0016, ADR 0018): every notification, per user (PK ``userId``) and once for
+global announcements (``#global``), numbered by offset in its stream (SK ``cursor`` — the key the table was
+created with — holds ``#head``, ``o<offset>`` and ``r#<request id>``), kept for the environment's retention
+(TTL ``expiresAt``), so that a client that reconnects recovers exactly what it missed."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from stacks.constructs.table_hardening import hardened_table
 
 PARTITION_KEY = "userId"
 SORT_KEY = "cursor"
-# The broadcast function stores entries (BatchWriteItem) and records finished scan segments on a global
-# entry (UpdateItem); nothing else writes.
-APPEND_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:UpdateItem")
-# The default function answers a resume: the cursor's own entry (GetItem), then ranges (Query).
+# The broadcast function stores entries in one TransactWriteItems per (stream, notification) — its Put
+# (entry, idempotency item, a new stream's head) and Update (the head) need PutItem and UpdateItem —,
+# reads heads, idempotency items and a global's stored frame (GetItem), and records finished scan
+# segments (UpdateItem); nothing else writes.
+APPEND_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# The default function answers a resume and a 2.0 ping: heads (GetItem), then ranges (Query).
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 
 
@@ -36,7 +39,7 @@ class NotificationLogProps:
 
 class NotificationLog(Construct):
     """On-demand table, PK ``userId`` + SK ``cursor``, TTL, PITR, SSE with the CMK; no index (every read is
-    a key range of one partition)."""
+    one item or a key range of one partition)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: NotificationLogProps):
         super().__init__(scope, construct_id)
@@ -54,11 +57,11 @@ class NotificationLog(Construct):
         self.table_arn: str = self.table.arn
 
     def grant_appends(self, role: LeastPrivilegeRole) -> None:
-        """Store notifications and settle global ones (the broadcast function only)."""
+        """Allocate offsets, store notifications and settle global ones (the broadcast function only)."""
         role.add_statement("NotificationLogAppends", APPEND_ACTIONS, [self.table_arn])
         self._key.grant_encrypt_decrypt(role)
 
     def grant_reads(self, role: LeastPrivilegeRole) -> None:
-        """Read a user's and the global partition for a resume (the default function only)."""
+        """Read a user's and the global stream for a resume or a pong (the default function only)."""
         role.add_statement("NotificationLogReads", READ_ACTIONS, [self.table_arn])
         self._key.grant_encrypt_decrypt(role)

@@ -117,15 +117,15 @@ def restartable():
         lock.close()
 
 
-def resume_frame(after: str) -> str:
-    return json.dumps({"type": "resume", "version": "1.1", "id": "resume-restart", "data": {"after": after}})
+def resume_frame(positions: dict) -> str:
+    return json.dumps({"type": "resume", "version": "2.0", "id": "resume-restart", "data": {"positions": positions}})
 
 
-async def resume_and_assert_recovered(ws, position: str, expected_ids: list[str]) -> None:
-    """The 1.1 ``resume`` from the cursor of the last notification the tab saw: the missed
-    notifications are replayed in order, then ``resumed`` says ``recovered: true``.
+async def resume_and_assert_recovered(ws, positions: dict, expected_ids: list[str]) -> None:
+    """The 2.0 ``resume`` from the tab's positions (docs/messages.md): exactly the missed notifications
+    are replayed in offset order, then ``resumed`` says ``recovered: true`` with the head after them.
     (One place to adapt when the resume protocol changes.)"""
-    await ws.send(resume_frame(position))
+    await ws.send(resume_frame(positions))
     replayed = []
     while True:
         frame = await receive_json(ws, timeout=10)
@@ -134,12 +134,15 @@ async def resume_and_assert_recovered(ws, position: str, expected_ids: list[str]
         assert frame["type"] == "notification", frame
         replayed.append(frame["id"])
     assert replayed == expected_ids
-    assert frame["data"] == {"recovered": True, "replayed": len(expected_ids)}, frame
+    assert frame["data"]["recovered"] is True and frame["data"]["replayed"] == len(expected_ids), frame
+    user = positions["user"]
+    assert frame["data"]["heads"]["user"] == {"epoch": user["epoch"], "offset": user["offset"] + len(expected_ids)}
 
 
-def position_of(frame: dict) -> str:
-    """What a tab remembers of the last notification it saw (the 1.1 cursor)."""
-    return frame["data"]["cursor"]
+def position_of(frame: dict) -> dict:
+    """What a tab remembers of the last notification it saw: its stream's epoch and offset (2.0)."""
+    data = frame["data"]
+    return {data["stream"]: {"epoch": data["epoch"], "offset": data["offset"]}}
 
 
 def broadcast_ids(result: subprocess.CompletedProcess) -> str:

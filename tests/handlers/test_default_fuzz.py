@@ -10,10 +10,16 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from realtime.adapters.memory import FakeClock, InMemoryConnectionStore, RecordingNotifier
+from realtime.adapters.memory import (
+    FakeClock,
+    InMemoryConnectionStore,
+    InMemoryNotificationLog,
+    RecordingNotifier,
+)
 from realtime.messages import ErrorCode, validate_server_message
 from realtime.ports import Connection
 from realtime.services.client_messages import ClientMessageService
+from realtime.services.replay import HeadReader, ReplayPlanner
 
 from tests.handlers.conftest import LambdaContext, import_handler, load_event
 
@@ -51,9 +57,12 @@ def default(aws):
     store = InMemoryConnectionStore()
     store.add(Connection(CONNECTION, "user-1", 0, 4_000_000_000), global_limit=10, per_user_limit=10)
     notifier = RecordingNotifier()
+    log = InMemoryNotificationLog()
     module.SERVICE = ClientMessageService(store, notifier, FakeClock(), module.LOGGER, module.METRICS,
                                           max_message_bytes=4096, rate_limit_per_minute=10**9,
-                                          max_rate_violations=3)
+                                          max_rate_violations=3, heads=HeadReader(log),
+                                          replay=ReplayPlanner(log, store, max_notifications=100,
+                                                               budget_items=2500, budget_window_seconds=600))
     return module, notifier
 
 
@@ -78,9 +87,10 @@ def test_every_input_gets_exactly_one_valid_answer(default, body, is_base64):
         assert ErrorCode(frame["data"]["code"]) in CLIENT_ERRORS
         assert frame["data"]["requestId"] == "BFaVtH2HoAMFZEQ="
     else:
-        assert frame["type"] == "pong" and not is_base64
+        assert frame["type"] in ("pong", "resumed") and not is_base64
         parsed = json.loads(body)
-        assert parsed["type"] == "ping" and parsed["version"] == "1.0"
+        assert parsed["type"] == {"pong": "ping", "resumed": "resume"}[frame["type"]]
+        assert parsed["version"] == frame["version"] and ("heads" in frame["data"]) == (frame["version"] == "2.0")
     assert notifier.closed == []
 
 

@@ -1,4 +1,4 @@
-"""Protocol 1.1 through the handlers as Lambda runs them, against moto: broadcast stores, default replays
+"""Protocol 2.0 through the handlers as Lambda runs them, against moto: broadcast stores, default replays
 (``resume``) and verifies tokens (``refresh``) with the authorizer's variables and a real JWKS fetch."""
 
 from __future__ import annotations
@@ -53,34 +53,52 @@ def frames(notifier) -> list[dict]:
 
 
 def test_broadcasts_are_stored_and_a_resume_replays_them_in_order(handlers, notifier, aws, capsys):
-    # GIVEN N0 delivered live (the client keeps its cursor), then N1..N3 while the client looks away
+    # GIVEN N0 delivered live (the client's position: offset 1 of its epoch), then N1..N3 while it looks away
     notify(handlers, "N0")
-    after = frames(notifier)[0]["data"]["cursor"]
+    live = frames(notifier)[0]["data"]
+    assert (live["stream"], live["offset"]) == ("user", 1)
+    position = {"epoch": live["epoch"], "offset": live["offset"]}
     for request_id in ("N1", "N2", "N3"):
-        time.sleep(0.002)
         notify(handlers, request_id)
     notifier.sent.clear()
-    # WHEN the client resumes from N0's cursor
-    response = handlers.default.handler(frame_event({"type": "resume", "version": "1.1", "id": "r-1",
-                                                     "data": {"after": after}}), LambdaContext())
-    # THEN N1..N3, byte-identical to their stored frames, then resumed
+    # WHEN the client resumes from that position
+    response = handlers.default.handler(frame_event({"type": "resume", "version": "2.0", "id": "r-1",
+                                                     "data": {"positions": {"user": position}}}), LambdaContext())
+    # THEN N1..N3 (offsets 2..4), byte-identical to their stored frames, then resumed with the heads
     assert response == {"statusCode": 200}
     replies = frames(notifier)
     assert [f.get("id") for f in replies] == ["N1", "N2", "N3", "r-1"]
-    assert replies[-1] == {"type": "resumed", "version": "1.1", "id": "r-1", "data": {"recovered": True, "replayed": 3}}
+    assert [f["data"]["offset"] for f in replies[:3]] == [2, 3, 4]
+    assert replies[-1] == {"type": "resumed", "version": "2.0", "id": "r-1", "data": {
+        "recovered": True, "replayed": 3,
+        "heads": {"user": {"epoch": live["epoch"], "offset": 4}, "global": {"epoch": None, "offset": 0}}}}
     for reply in replies:
         validate_server_message(reply)
     stored = aws.dynamodb.query(TableName=aws.notifications_table, KeyConditionExpression="userId = :u",
                                 ExpressionAttributeValues={":u": {"S": "user-1"}})["Items"]
-    assert len(stored) == 4 and all(int(item["expiresAt"]["N"]) > time.time() + 86_000 for item in stored)
+    entries = [item for item in stored if item["cursor"]["S"].startswith("o")]
+    assert len(entries) == 4 and all(int(item["expiresAt"]["N"]) > time.time() + 86_000 for item in entries)
     assert emf(capsys.readouterr().out)["NotificationsStored"] == 4
+    # WHEN the client pings in 2.0 THEN the pong carries the same user head
+    handlers.default.handler(frame_event({"type": "ping", "version": "2.0", "id": "hb"}), LambdaContext())
+    assert frames(notifier)[-1]["data"]["heads"]["user"] == {"epoch": live["epoch"], "offset": 4}
+
+
+def test_a_frame_on_a_connection_whose_row_is_gone_is_connection_unknown_and_closed(handlers, notifier, aws):
+    aws.dynamodb.delete_item(TableName=aws.table, Key={"connectionId": {"S": CONNECTION}})
+
+    handlers.default.handler(frame_event({"type": "ping", "version": "1.0"}), LambdaContext())
+
+    [reply] = frames(notifier)
+    assert reply["type"] == "error" and reply["data"]["code"] == "CONNECTION_UNKNOWN"
+    assert notifier.closed == [CONNECTION]
 
 
 def test_refresh_verifies_against_the_jwks_and_moves_the_rows_expiry(handlers, notifier, aws, jwks_server, capsys):
     now = int(time.time())
     token = mint(now=now, sub="user-1", exp=now + 3000)
 
-    handlers.default.handler(frame_event({"type": "refresh", "version": "1.1", "data": {"token": token}}),
+    handlers.default.handler(frame_event({"type": "refresh", "version": "2.0", "data": {"token": token}}),
                              LambdaContext())
 
     [reply] = frames(notifier)
@@ -94,7 +112,7 @@ def test_refresh_verifies_against_the_jwks_and_moves_the_rows_expiry(handlers, n
 def test_refresh_with_another_users_token_is_token_invalid(handlers, notifier, aws):
     before = row(aws, CONNECTION)["tokenExpiresAt"]
 
-    handlers.default.handler(frame_event({"type": "refresh", "version": "1.1", "data": {
+    handlers.default.handler(frame_event({"type": "refresh", "version": "2.0", "data": {
         "token": mint(now=int(time.time()), sub="user-2")}}), LambdaContext())
 
     [reply] = frames(notifier)

@@ -9,7 +9,6 @@ import pytest
 from realtime.adapters.dynamodb import BATCH_ATTEMPTS, DynamoConnectionStore, batch_until_processed
 from realtime.adapters.notification_log import DynamoNotificationLog
 from realtime.errors import Throttled
-from realtime.ports import LogEntry
 
 
 class Unprocessing:
@@ -60,14 +59,47 @@ class FakeClient:
     def batch_get_item(self, RequestItems):  # noqa: N803
         return self.reads(RequestItems)
 
+    # What a purge needs around its batched deletes: a stream without a head, one stored entry.
+    def get_item(self, **_kwargs):
+        return {}
+
+    def query(self, **_kwargs):
+        return {"Items": [{"userId": {"S": "u1"}, "cursor": {"S": "o00000000000000000001"}}]}
+
 
 def test_both_adapters_retry_through_it():
     log_client, store_client = FakeClient(stubborn=1), FakeClient(stubborn=1)
-    entry = LogEntry(partition="u1", cursor="c1", request_id="r1", frame="{}", expires_at=1)
 
-    DynamoNotificationLog(log_client, "log", sleep=lambda _: None).append([entry])
+    DynamoNotificationLog(log_client, "log", sleep=lambda _: None).purge("u1")
     DynamoConnectionStore(store_client, "conn", sleep=lambda _: None)._members_of(["u1"])
 
     assert len(log_client.writes.requests) == 2 and len(store_client.reads.requests) == 2
     with pytest.raises(Throttled):
-        DynamoNotificationLog(FakeClient(stubborn=10 ** 6), "log", sleep=lambda _: None).append([entry])
+        DynamoNotificationLog(FakeClient(stubborn=10 ** 6), "log", sleep=lambda _: None).purge("u1")
+
+
+class ContendedWindow:
+    """A row that exists but whose rate window every update loses to a concurrent message."""
+
+    def __init__(self, row_exists: bool):
+        self.row_exists = row_exists
+
+    def update_item(self, **_kwargs):
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem")
+
+    def get_item(self, **_kwargs):
+        return {"Item": {"connectionId": {"S": "c1"}, "userId": {"S": "u1"}, "connectedAt": {"N": "1"},
+                         "tokenExpiresAt": {"N": "2"}}} if self.row_exists else {}
+
+
+def test_count_message_says_none_only_when_the_row_is_gone():
+    # A missing row is None (the caller answers CONNECTION_UNKNOWN and closes); a row that exists but kept
+    # losing its window to concurrent messages is an error (INTERNAL_ERROR), never "unknown".
+    # (negative control, verified: returning None after the rounds closes a live connection here)
+    from realtime.errors import StoreUnavailable
+
+    assert DynamoConnectionStore(ContendedWindow(row_exists=False), "t").count_message("c1", 5) is None
+    with pytest.raises(StoreUnavailable):
+        DynamoConnectionStore(ContendedWindow(row_exists=True), "t").count_message("c1", 5)

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from realtime.adapters.memory import InMemoryNotificationLog
 from realtime.errors import DeliveryFailed, Throttled
 from realtime.events import QueueMessage
 from realtime.messages import BroadcastRequest, validate_server_message
@@ -51,6 +52,7 @@ def make_service(store, notifier, queue, clock, telemetry, sleeps):
         fan_out = FanOut(notifier, store, concurrency=concurrency, sleep=sleeps, rng=random.Random(7))
         return BroadcastService(store, fan_out, queue, clock, telemetry.logger, telemetry.metrics,
                                 scan_segments=scan_segments, announcement_interval_seconds=interval,
+                                log=InMemoryNotificationLog(), retention_seconds=86_400,
                                 min_remaining_millis=min_remaining)
     return make
 
@@ -70,7 +72,7 @@ def test_user_target_reaches_every_connection_of_those_users_only(make_service, 
     assert frame["id"] == "req-1" and frame["data"]["title"] == "Hello"
     assert outcome.report.as_dict() == {"sent": 4, "gone": 0, "failed": 0, "retried": 0}
     assert telemetry.metric_values() == {"BroadcastSent": 4, "BroadcastGone": 0, "DeliveryFailures": 0,
-                                         "BroadcastRetried": 0}
+                                         "BroadcastRetried": 0, "NotificationsStored": 2}
 
 
 def test_gone_connections_are_removed_and_the_counter_follows(make_service, store, notifier):
@@ -100,7 +102,7 @@ def test_throttling_is_retried_with_jittered_exponential_backoff(make_service, s
 def test_throttling_beyond_max_attempts_and_other_errors_count_as_failed(make_service, store, notifier):
     connect(store, 4, users=["alice"])
     notifier.faults["c0000"] = [Throttled("429")] * 10
-    notifier.faults["c0001"] = [DeliveryFailed("InternalServerError (500)")]
+    notifier.faults["c0001"] = [DeliveryFailed("ForbiddenException (403)")]  # a 4xx: not retried
     notifier.faults["c0002"] = [RuntimeError("socket closed")]
 
     outcome = make_service().process(request({"userIds": ["alice"]}), plenty)
@@ -162,13 +164,13 @@ def test_request_claimed_by_another_invocation_is_returned_as_batch_failure(make
 def test_failure_releases_the_claim_so_a_retry_can_run(make_service, store, notifier):
     connect(store, 1, users=["alice"])
     service = make_service()
-    real = store.connections_of_users
-    store.connections_of_users = lambda ids: (_ for _ in ()).throw(Throttled("query"))
+    real = store.connections_by_user
+    store.connections_by_user = lambda ids: (_ for _ in ()).throw(Throttled("query"))
     body = request({"userIds": ["alice"]}).model_dump_json()
 
     assert service.process_batch([QueueMessage("m-1", body, 1)], plenty) == ["m-1"]
 
-    store.connections_of_users = real
+    store.connections_by_user = real
     assert service.process_batch([QueueMessage("m-1", body, 2)], plenty) == []
     assert list(notifier.sent) == ["c0000"]
 

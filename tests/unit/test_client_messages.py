@@ -108,7 +108,13 @@ def test_client_gone_before_the_reply_is_not_an_error(service, notifier):
     assert reply.code is None and notifier.messages("c1") == []
 
 
-def test_unknown_connection_is_still_answered(service, notifier):
-    service.handle("not-registered", PING, False, "r")
+def test_a_frame_on_a_connection_whose_row_is_gone_is_told_to_reconnect_and_closed(service, notifier):
+    # GIVEN a connection API Gateway still holds but whose row is gone (TTL, sweeper, a restored emulator)
+    # WHEN it pings
+    reply = service.handle("not-registered", PING, False, "r")
 
-    assert frames(notifier, "not-registered")[0]["type"] == "pong"
+    # THEN it gets CONNECTION_UNKNOWN instead of a pong, and is closed (it would get no broadcast)
+    # (negative control: answering a pong when count_message returns None fails both asserts)
+    [frame] = frames(notifier, "not-registered")
+    assert frame["type"] == "error" and frame["data"]["code"] == "CONNECTION_UNKNOWN"
+    assert reply.closed and notifier.closed == ["not-registered"]

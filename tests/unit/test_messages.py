@@ -9,7 +9,10 @@ from realtime.messages import (
     MAX_NESTING_DEPTH,
     BroadcastRequest,
     ErrorCode,
+    Head,
+    Heads,
     MessageRejected,
+    Position,
     encode,
     error_message,
     nesting_depth,
@@ -17,6 +20,7 @@ from realtime.messages import (
     parse_broadcast_request,
     parse_client_message,
     pong_message,
+    resumed_message,
     validate_server_message,
 )
 
@@ -37,7 +41,17 @@ def test_ping_parses_and_pong_echoes_its_id():
     ('"ping"', ErrorCode.INVALID_MESSAGE),
     ("NaN", ErrorCode.INVALID_MESSAGE),
     ('{"type":"ping"}', ErrorCode.INVALID_MESSAGE),
-    ('{"type":"ping","version":"2.0"}', ErrorCode.UNSUPPORTED_VERSION),
+    ('{"type":"ping","version":"3.0"}', ErrorCode.UNSUPPORTED_VERSION),
+    # 1.1's cursor resume is retired (ADR 0018): every 1.1 frame is refused by version.
+    ('{"type":"ping","version":"1.1"}', ErrorCode.UNSUPPORTED_VERSION),
+    ('{"type":"resume","version":"1.1","data":{"after":"c"}}', ErrorCode.UNSUPPORTED_VERSION),
+    ('{"type":"resume","version":"2.0","data":{"after":"c"}}', ErrorCode.INVALID_MESSAGE),
+    ('{"type":"resume","version":"2.0","data":{"positions":{"user":{"epoch":"a b","offset":1}}}}',
+     ErrorCode.INVALID_MESSAGE),
+    ('{"type":"resume","version":"2.0","data":{"positions":{"user":{"epoch":"e","offset":-1}}}}',
+     ErrorCode.INVALID_MESSAGE),
+    ('{"type":"resume","version":"2.0","data":{"positions":{"other":{"epoch":"e","offset":1}}}}',
+     ErrorCode.INVALID_MESSAGE),
     ('{"type":"ping","version":1.0}', ErrorCode.INVALID_MESSAGE),
     ('{"type":"subscribe","version":"1.0"}', ErrorCode.INVALID_MESSAGE),
     ('{"type":"pong","version":"1.0"}', ErrorCode.INVALID_MESSAGE),
@@ -80,12 +94,12 @@ def test_broadcast_request_to_users_and_notification_frame():
         "notification": {"kind": "moc.finalized", "title": "Your MOC is ready", "severity": "success",
                          "link": "/mocs/42", "resource": {"type": "moc", "id": "42"}}}))
 
-    frame = json.loads(encode(notification_message(request, 0.0)))
+    frame = json.loads(encode(notification_message(request, 0.0, stream="user", epoch="e1", offset=3)))
 
     assert frame["type"] == "notification" and frame["id"] == "evt-1"
     assert frame["data"] == {"kind": "moc.finalized", "title": "Your MOC is ready", "severity": "success",
                              "link": "/mocs/42", "resource": {"type": "moc", "id": "42"},
-                             "timestamp": "1970-01-01T00:00:00.000Z"}
+                             "timestamp": "1970-01-01T00:00:00.000Z", "stream": "user", "epoch": "e1", "offset": 3}
     validate_server_message(frame)
 
 
@@ -102,6 +116,10 @@ def test_broadcast_request_to_users_and_notification_frame():
     {"id": "x", "target": {"all": True}, "notification": {"kind": "set.created", "title": "t"},
      "segment": {"index": 2, "total": 2}},
     {"id": "x", "target": {"all": True}, "notification": {"kind": "set.created", "title": "t"}, "cursor": "c"},
+    {"id": "x", "target": {"all": True}, "notification": {"kind": "set.created", "title": "t"},
+     "segment": {"index": 0, "total": 2}, "logOffset": 3},
+    {"id": "x", "target": {"userIds": ["u"]}, "notification": {"kind": "set.created", "title": "t"},
+     "logOffset": 3, "logEpoch": "e"},
 ])
 def test_invalid_broadcast_requests_are_rejected(document):
     with pytest.raises(MessageRejected):
@@ -111,31 +129,58 @@ def test_invalid_broadcast_requests_are_rejected(document):
 def test_global_segment_job_round_trips():
     request = BroadcastRequest.model_validate({
         "id": "ann-1", "target": {"all": True}, "segment": {"index": 1, "total": 4}, "cursor": '{"k":"v"}',
-        "notification": {"kind": "system.announcement", "title": "Maintenance at 22:00"}})
+        "logOffset": 7, "logEpoch": "a81f0c", "notification": {"kind": "system.announcement", "title": "Maintenance at 22:00"}})
 
     assert parse_broadcast_request(request.model_dump_json()) == request
 
 
-@pytest.mark.parametrize("version", ["1.0", "1.1"])
+HEADS = Heads(user=Head(epoch="u1", offset=4), global_=Head(epoch=None, offset=0))
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
 def test_answers_carry_the_version_of_the_frame_they_answer(version):
     ping = parse_client_message(json.dumps({"type": "ping", "version": version, "id": "p"}))
-    assert json.loads(encode(pong_message(ping, 0.0)))["version"] == version
+    pong = json.loads(encode(pong_message(ping, 0.0, HEADS)))
+    assert pong["version"] == version
+    # 1.0 pongs are unchanged; 2.0 pongs carry the heads (the wire name of the global stream is "global")
+    if version == "1.0":
+        assert pong["data"] == {"timestamp": "1970-01-01T00:00:00.000Z"}
+    else:
+        assert pong["data"]["heads"] == {"user": {"epoch": "u1", "offset": 4}, "global": {"epoch": None, "offset": 0}}
+    validate_server_message(pong)
     with pytest.raises(MessageRejected) as rejected:
         parse_client_message(json.dumps({"type": "subscribe", "version": version}))
     assert rejected.value.version == version
 
 
-def test_resume_and_refresh_exist_only_in_version_1_1():
-    for kind, data in (("resume", {"after": "c"}), ("refresh", {"token": "t"})):
-        assert parse_client_message(json.dumps({"type": kind, "version": "1.1", "data": data})).type == kind
+def test_resume_and_refresh_exist_only_in_version_2_0():
+    resume = {"positions": {"user": {"epoch": "k3x9q2", "offset": 41}, "global": {"epoch": None, "offset": 0}}}
+    for kind, data in (("resume", resume), ("refresh", {"token": "t"})):
+        assert parse_client_message(json.dumps({"type": kind, "version": "2.0", "data": data})).type == kind
         with pytest.raises(MessageRejected) as rejected:
             parse_client_message(json.dumps({"type": kind, "version": "1.0", "data": data}))
-        assert rejected.value.code is ErrorCode.INVALID_MESSAGE and "needs version 1.1" in rejected.value.message
+        assert rejected.value.code is ErrorCode.UNSUPPORTED_VERSION and "needs version 2.0" in rejected.value.message
+    parsed = parse_client_message(json.dumps({"type": "resume", "version": "2.0", "data": resume}))
+    assert parsed.data.positions.global_ == Position(epoch=None, offset=0)
+    assert parse_client_message('{"type":"resume","version":"2.0","data":{"positions":{}}}').data.positions.user is None
 
 
-def test_a_notification_frame_carries_its_cursor_and_stays_version_1_0():
+def test_a_notification_frame_carries_its_stream_position_and_stays_version_1_0():
     request = parse_broadcast_request(json.dumps({"id": "n", "target": {"userIds": ["u"]},
                                                   "notification": {"kind": "set.created", "title": "t"}}))
-    frame = json.loads(encode(notification_message(request, 0.0, "0000000000000u000000000000")))
-    assert frame["version"] == "1.0" and frame["data"]["cursor"] == "0000000000000u000000000000"
+    frame = json.loads(encode(notification_message(request, 0.0, stream="global", epoch="a81f0c", offset=7)))
+    assert frame["version"] == "1.0"
+    assert (frame["data"]["stream"], frame["data"]["epoch"], frame["data"]["offset"]) == ("global", "a81f0c", 7)
     validate_server_message(frame)
+
+
+def test_resumed_carries_heads_and_a_reason_only_when_not_recovered():
+    resume = parse_client_message('{"type":"resume","version":"2.0","id":"r-3","data":{"positions":{}}}')
+    recovered = json.loads(encode(resumed_message(resume, recovered=True, replayed=2, heads=HEADS)))
+    failed = json.loads(encode(resumed_message(resume, recovered=False, replayed=0, heads=HEADS, reason="epoch")))
+    assert recovered == {"type": "resumed", "version": "2.0", "id": "r-3", "data": {
+        "recovered": True, "replayed": 2,
+        "heads": {"user": {"epoch": "u1", "offset": 4}, "global": {"epoch": None, "offset": 0}}}}
+    assert failed["data"]["reason"] == "epoch"
+    validate_server_message(recovered)
+    validate_server_message(failed)

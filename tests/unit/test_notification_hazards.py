@@ -1,4 +1,4 @@
-"""ADR 0016's guarantee under its hazards, deterministically on the in-memory adapters: a notification
+"""ADR 0016's guarantee (with ADR 0018's positions) under its hazards, deterministically on the in-memory adapters: a notification
 for user U reaches every tab of U that is open when it is sent, or that reconnects and resumes — live or
 by replay, never lost; duplicates only with the same id."""
 
@@ -9,7 +9,6 @@ import itertools
 import pytest
 from realtime.adapters.memory import FakeClock
 from realtime.ports import GLOBAL_PARTITION
-from realtime.services import replay
 
 from tests.unit.tokens import NOW
 from tests.unit.world import World, plenty, request
@@ -25,18 +24,23 @@ def world(telemetry) -> World:
     return World(FakeClock(float(NOW)), telemetry)
 
 
-def reconnecting_tab(world: World, user: str = "alice") -> str:
-    """A tab that received N0 on its old connection and then lost it: returns its cursor."""
+def reconnecting_tab(world: World, user: str = "alice") -> dict:
+    """A tab that received N0 on its old connection and then lost it: returns its positions."""
     world.connect("old", user)
     world.send({"userIds": [user]}, "N0")
-    cursor = world.last_cursor("old")
+    positions = {"user": world.position("old")}
     world.lose("old")
     world.store.remove("old")  # $disconnect ran
     world.clock.advance(60)
-    return cursor
+    return positions
 
 
-def run_interleaved(world: World, slots: tuple[int, int, int], after: str, *, read=None) -> None:
+def index_only(world: World):
+    """The byUser GSI alone (the fan-out of before ADR 0016), grouped by user."""
+    return lambda users: {user: world.store.index_connections_of_users([user]) for user in users}
+
+
+def run_interleaved(world: World, slots: tuple[int, int, int], after: dict, *, read=None) -> None:
     """Broadcast N1 to alice while a new connection of hers registers, opens and resumes at ``slots``."""
     steps = {slot: [step for step, at in zip(C_STEPS, slots, strict=True) if at == slot] for slot in SLOTS}
 
@@ -49,18 +53,19 @@ def run_interleaved(world: World, slots: tuple[int, int, int], after: str, *, re
             else:
                 world.resume("new", after)
 
-    original_append, original_read = world.log.append, read or world.store.connections_of_users
+    original_append, original_read = world.log.append, read or world.store.connections_by_user
 
-    def append(entries):
-        original_append(entries)
+    def append(*args):
+        stored = original_append(*args)
         act(1)
+        return stored
 
-    def connections_of_users(users):
+    def connections_by_user(users):
         found = original_read(users)
         act(2)
         return found
 
-    world.log.append, world.store.connections_of_users = append, connections_of_users
+    world.log.append, world.store.connections_by_user = append, connections_by_user
     act(0)
     world.broadcast.process(request({"userIds": ["alice"]}, "N1"), plenty)
     act(3)
@@ -76,7 +81,7 @@ def test_there_are_twenty_interleavings():
 @pytest.mark.parametrize("lagging_index", [False, True], ids=["index-current", "index-lagging"])
 @pytest.mark.parametrize("slots", INTERLEAVINGS, ids=lambda s: "-".join(map(str, s)))
 def test_a_connection_registered_around_a_broadcast_gets_it_live_or_by_replay(telemetry, slots, lagging_index):
-    # GIVEN a reconnecting tab (its last cursor from N0), and possibly a GSI that has not caught up
+    # GIVEN a reconnecting tab (its position after N0), and possibly a GSI that has not caught up
     world = World(FakeClock(float(NOW)), telemetry)
     after = reconnecting_tab(world)
     if lagging_index:
@@ -96,7 +101,7 @@ def test_without_strongly_consistent_membership_a_lagging_index_loses_notificati
         after = reconnecting_tab(world)
         world.store.lag_index()
         # WHEN the same interleavings run with an index that misses the new connection
-        run_interleaved(world, slots, after, read=world.store.index_connections_of_users)
+        run_interleaved(world, slots, after, read=index_only(world))
         if "N1" not in world.ids("new"):
             lost.append(slots)
     # THEN the one interleaving where the tab resumed before the store loses N1 (its resume saw no entry,
@@ -118,11 +123,11 @@ def test_a_post_to_a_connection_still_inside_connect_keeps_its_row(world):
     assert world.store.get("c1") is None and world.store.counter == 0
 
 
-def n2_overtakes_n1(world: World) -> str:
-    """N1 is stored first, N2 a millisecond later; N2 reaches alice's tab, then the tab's network drops
-    before N1's post. Returns the tab's newest cursor (N2's)."""
+def n2_overtakes_n1(world: World) -> None:
+    """N1 is stored first (offset 1), N2 a moment later (offset 2); N2 reaches alice's tab, then the tab's
+    network drops before N1's post."""
     world.connect("tab", "alice")
-    original = world.store.connections_of_users
+    original = world.store.connections_by_user
     held = {"done": False}
 
     def n1_read_delayed(users):
@@ -133,31 +138,33 @@ def n2_overtakes_n1(world: World) -> str:
             world.lose("tab")
         return original(users)
 
-    world.store.connections_of_users = n1_read_delayed
+    world.store.connections_by_user = n1_read_delayed
     world.send({"userIds": ["alice"]}, "N1")
-    world.store.connections_of_users = original
-    assert world.ids("tab") == ["N2"]
-    return world.last_cursor("tab")
+    world.store.connections_by_user = original
+    assert world.ids("tab") == ["N2"] and world.stream_offsets("tab") == [2]
 
 
-def test_concurrent_broadcasts_delivered_out_of_order_are_recovered_by_the_reorder_window(world):
-    # GIVEN a tab that got N2 but not the older N1 (concurrent broadcasts, then a network drop)
-    cursor = n2_overtakes_n1(world)
-    # WHEN the tab reconnects and resumes from its newest cursor, N2's
+def test_concurrent_broadcasts_delivered_out_of_order_leave_the_position_below_the_gap(world):
+    # GIVEN a tab that got offset 2 but not offset 1 (concurrent broadcasts, then a network drop)
+    n2_overtakes_n1(world)
+    # WHEN the tab reconnects and resumes from its position: the contiguous prefix, which is still 0
+    position = world.position("tab")
+    assert position == {"epoch": None, "offset": 0}
     world.connect("tab2", "alice")
-    resumed = world.resume("tab2", cursor)
-    # THEN N1, older than the cursor but in flight around it, is replayed; N2 is not sent again
-    assert world.ids("tab2") == ["N1"]
-    assert resumed == {"recovered": True, "replayed": 1}
+    resumed = world.resume("tab2", {"user": position})
+    # THEN offset 1 (N1) is replayed, and N2 again (a duplicate the client drops by its offset)
+    assert world.ids("tab2") == ["N1", "N2"]
+    assert resumed["recovered"] is True and resumed["heads"]["user"]["offset"] == 2
 
 
-def test_without_the_reorder_window_the_older_notification_would_be_lost(world, monkeypatch):
-    # GIVEN the same race, and a resume that replays only what is after the cursor
-    monkeypatch.setattr(replay, "USER_REORDER_WINDOW_SECONDS", 0)
-    cursor = n2_overtakes_n1(world)
+def test_resuming_from_the_newest_offset_instead_would_lose_the_older_notification(world):
+    # GIVEN the same race, and a client that (wrongly) takes its newest offset as its position, as a
+    # cursor did (ADR 0016's hazard: a frame that overtakes moves the cursor)
+    n2_overtakes_n1(world)
+    newest = {"epoch": world.notifications("tab")[0]["data"]["epoch"], "offset": 2}
     world.connect("tab2", "alice")
-    world.resume("tab2", cursor)
-    # THEN N1 never reaches the tab: the window is what closes this hazard
+    world.resume("tab2", {"user": newest})
+    # THEN N1 never reaches the tab: contiguous positions are what close this hazard
     assert world.ids("tab2") == []
 
 
@@ -171,7 +178,7 @@ def test_a_global_still_in_flight_when_a_newer_user_notification_arrived_is_repl
         if not state["paused"]:
             state["paused"] = True
             world.clock.advance(1)
-            world.send({"userIds": ["alice"]}, "N")  # newer cursor, delivered first
+            world.send({"userIds": ["alice"]}, "N")  # delivered first
             world.lose("tab")                       # then the tab drops: G's post will be a 410
         return original_scan(segment, total, cursor)
 
@@ -179,29 +186,30 @@ def test_a_global_still_in_flight_when_a_newer_user_notification_arrived_is_repl
     world.send({"all": True}, "G")
     world.store.scan_page = original_scan
     assert world.ids("tab") == ["N"]
-    # WHEN the tab resumes from N's cursor
+    # WHEN the tab resumes from its positions (user: N's offset; global: nothing yet)
     world.connect("tab2", "alice")
-    resumed = world.resume("tab2", world.last_cursor("tab"))
-    # THEN G (older cursor, but not settled at N's time) is replayed
+    resumed = world.resume("tab2", {"user": world.position("tab"), "global": world.position("tab", "global")})
+    # THEN G is replayed, N is not
     assert world.ids("tab2") == ["G"] and resumed["recovered"] is True
 
 
-def test_a_global_settled_before_the_cursor_is_not_replayed(world):
-    # GIVEN a tab connected after a global G was fully delivered (to others), then a notification N
+def test_a_global_delivered_before_the_page_adopted_the_heads_is_not_replayed(world):
+    # GIVEN a tab opened after a global G was fully delivered (to others): its first resume adopts the heads
     world.connect("other", "bob")
     world.send({"all": True}, "G")
     world.clock.advance(5)
     world.connect("tab", "alice")
+    heads = world.resume("tab", {})["heads"]
     world.send({"userIds": ["alice"]}, "N")
     world.lose("tab")
-    # WHEN it resumes from N
+    # WHEN it resumes from the heads it adopted (global) and N (user)
     world.connect("tab2", "alice")
-    world.resume("tab2", world.last_cursor("tab"))
-    # THEN G is not replayed: it settled before N, so it was not in flight for this tab
+    world.resume("tab2", {"user": world.position("tab"), "global": heads["global"]})
+    # THEN nothing is replayed: it had everything
     assert world.ids("tab2") == []
 
 
-def test_sqs_redelivery_stores_once_and_a_takeover_restamps(world):
+def test_sqs_redelivery_stores_once_and_a_takeover_stores_what_was_not_stored(world):
     world.connect("tab", "alice")
     first = request({"userIds": ["alice"]}, "N1")
     # WHEN SQS redelivers a completed request
@@ -216,9 +224,10 @@ def test_sqs_redelivery_stores_once_and_a_takeover_restamps(world):
     # WHEN the lease runs out and the redelivery takes the claim over
     world.clock.advance(301)
     world.broadcast.process(request({"userIds": ["alice"]}, "N2"), plenty)
-    # THEN N2 is stored (with a cursor of now) and delivered
+    # THEN N2 is stored (the next offset) and delivered
     entries = world.log.entries("alice")
     assert [e.request_id for e in entries] == ["N1", "N2"] and world.ids("tab") == ["N1", "N2"]
+    assert [e.offset for e in entries] == [1, 2]
 
 
 def test_a_global_is_one_write_and_every_segment_and_continuation_posts_the_stored_frame(telemetry):
@@ -241,27 +250,26 @@ def test_a_global_is_one_write_and_every_segment_and_continuation_posts_the_stor
     for index in range(40):
         [payload] = world.notifier.messages(f"c{index:02d}")
         assert payload.decode() == entry.frame
-    assert world.log.get(GLOBAL_PARTITION, entry.cursor).settled_at == int(world.clock.now())
+    assert world.log.get(GLOBAL_PARTITION, entry.offset).settled_at == int(world.clock.now())
+    assert world.log.head(GLOBAL_PARTITION).settled == 1
 
 
-def test_per_user_requests_are_stored_and_posted_in_chunks_with_one_cursor_per_chunk(world):
+def test_per_user_requests_are_stored_and_posted_in_chunks_each_user_in_its_own_stream(world):
     # GIVEN 60 users (three chunks of at most 25)
     users = [f"user-{index}" for index in range(60)]
     for user in users:
         world.connect(f"c-{user}", user)
-    appends = []
+    events = []
     original_append = world.log.append
-    world.log.append = lambda entries: (appends.append(len(entries)), original_append(entries))
-    original_read = world.store.connections_of_users
-    world.store.connections_of_users = lambda chunk: (world.clock.advance(0.002), original_read(chunk))[1]
+    world.log.append = lambda *args: (events.append("append"), original_append(*args))[1]
+    original_read = world.store.connections_by_user
+    world.store.connections_by_user = lambda chunk: (events.append("read"), original_read(chunk))[1]
     # WHEN one request targets them all
     world.send({"userIds": users}, "N")
-    # THEN it is stored 25 users at a time, each chunk posted before the next is stored (so each chunk
-    # has its own, later cursor), and every user's entry is the frame their connection received
-    assert appends == [25, 25, 10]
-    cursors = set()
+    # THEN each chunk is stored (one append per user) before its connections are read and posted
+    runs = [len(list(group)) for key, group in itertools.groupby(events) if key == "append"]
+    assert runs == [25, 25, 10] and events.count("read") == 3
     for user in users:
         [entry] = world.log.entries(user)
+        assert entry.offset == 1
         assert world.notifier.messages(f"c-{user}") == [entry.frame.encode()]
-        cursors.add(entry.cursor)
-    assert len(cursors) == 3

@@ -29,7 +29,7 @@ VALID = {
     DisconnectConfig: {**COMMON, "CONNECTIONS_TABLE": "realtime-dev-connections"},
     DefaultConfig: {**COMMON, "CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": ENDPOINT, "MAX_MESSAGE_BYTES": "131072",
                     "MESSAGE_RATE_LIMIT_PER_MINUTE": "60", "MAX_RATE_VIOLATIONS": "3", **LOG,
-                    "RESUME_MAX_NOTIFICATIONS": "100", **TOKEN_RULES},
+                    "RESUME_MAX_NOTIFICATIONS": "100", "READ_BUDGET_ITEMS": "2500", "READ_BUDGET_WINDOW_SECONDS": "600", **TOKEN_RULES},
     BroadcastConfig: {**COMMON, "CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": ENDPOINT,
                       "BROADCAST_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111111111111/realtime-dev-broadcast",
                       "BROADCAST_CONCURRENCY": "64", "BROADCAST_SCAN_SEGMENTS": "4",

@@ -27,10 +27,17 @@ def test_schema_accepts_real_frames_and_rejects_wrong_ones():
         {"type": "error", "version": "1.0", "data": {"code": "TOKEN_EXPIRED", "message": "m",
                                                       "timestamp": "t", "requestId": "r"}},
         {"type": "notification", "version": "1.0", "id": "n", "data": {"kind": "set.created", "title": "t",
-                                                                         "timestamp": "t"}},
+                                                                         "timestamp": "t", "stream": "user",
+                                                                         "epoch": "e1", "offset": 1}},
+        {"type": "pong", "version": "2.0", "data": {"timestamp": "t", "heads": {
+            "user": {"epoch": None, "offset": 0}, "global": {"epoch": "g1", "offset": 7}}}},
+        {"type": "resume", "version": "2.0", "data": {"positions": {"user": {"epoch": "e1", "offset": 3}}}},
     ]
     bad = [
-        {"type": "ping", "version": "2.0"},
+        {"type": "ping", "version": "1.1"},
+        {"type": "notification", "version": "1.0", "id": "n", "data": {"kind": "set.created", "title": "t",
+                                                                         "timestamp": "t", "cursor": "c"}},
+        {"type": "resume", "version": "2.0", "data": {"positions": {"user": {"offset": 3}}}},
         {"type": "error", "version": "1.0", "data": {"code": "NOPE", "message": "m", "timestamp": "t",
                                                       "requestId": "r"}},
         {"type": "notification", "version": "1.0", "data": {"kind": "set.created"}},

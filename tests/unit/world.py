@@ -22,7 +22,7 @@ from realtime.ports import Connection
 from realtime.services.broadcast import BroadcastService
 from realtime.services.client_messages import ClientMessageService
 from realtime.services.fan_out import FanOut
-from realtime.services.replay import ReplayPlanner
+from realtime.services.replay import HeadReader, ReplayPlanner
 from realtime.services.sweeper import SweeperService
 
 from tests.unit.tokens import CLIENT_ID, ISSUER, jwks
@@ -49,6 +49,7 @@ class World:
     page_size: int = 100
     scan_segments: int = 1
     max_notifications: int = 100
+    budget_items: int = 2500
     store: InMemoryConnectionStore = field(init=False)
     log: InMemoryNotificationLog = field(init=False)
     notifier: RecordingNotifier = field(init=False)
@@ -69,8 +70,9 @@ class World:
         self.messages = ClientMessageService(
             self.store, self.notifier, self.clock, logger, metrics, max_message_bytes=131072,
             rate_limit_per_minute=60, max_rate_violations=3,
-            replay=ReplayPlanner(self.log, retention_seconds=RETENTION_SECONDS,
-                                 max_notifications=self.max_notifications),
+            replay=ReplayPlanner(self.log, self.store, max_notifications=self.max_notifications,
+                                 budget_items=self.budget_items, budget_window_seconds=600),
+            heads=HeadReader(self.log),
             verifier=lambda: verifier, sleep=lambda _s: None)
         self.sweeper = SweeperService(self.store, self.notifier, self.clock, logger, metrics, global_limit=10_000)
 
@@ -100,9 +102,10 @@ class World:
     def client_frame(self, connection_id: str, frame: dict[str, Any]):
         return self.messages.handle(connection_id, json.dumps(frame), False, "req")
 
-    def resume(self, connection_id: str, after: str) -> dict[str, Any]:
+    def resume(self, connection_id: str, positions: dict[str, Any]) -> dict[str, Any]:
         """The ``resumed`` frame's data; the replayed notifications land in :meth:`frames` like live ones."""
-        self.client_frame(connection_id, {"type": "resume", "version": "1.1", "id": "r1", "data": {"after": after}})
+        self.client_frame(connection_id, {"type": "resume", "version": "2.0", "id": "r1",
+                                          "data": {"positions": positions}})
         resumed = [f for f in self.frames(connection_id) if f["type"] == "resumed"]
         return resumed[-1]["data"]
 
@@ -115,5 +118,17 @@ class World:
     def ids(self, connection_id: str) -> list[str]:
         return [f["id"] for f in self.notifications(connection_id)]
 
-    def last_cursor(self, connection_id: str) -> str:
-        return max(f["data"]["cursor"] for f in self.notifications(connection_id))
+    def position(self, connection_id: str, stream: str = "user") -> dict[str, Any]:
+        """The client's position: the highest offset of ``stream`` below which it has every offset."""
+        seen = {(f["data"]["epoch"], f["data"]["offset"]) for f in self.notifications(connection_id)
+                if f["data"]["stream"] == stream}
+        if not seen:
+            return {"epoch": None, "offset": 0}
+        epoch = max(seen, key=lambda pair: pair[1])[0]
+        offset = 0
+        while (epoch, offset + 1) in seen:
+            offset += 1
+        return {"epoch": epoch if offset else None, "offset": offset}
+
+    def stream_offsets(self, connection_id: str, stream: str = "user") -> list[int]:
+        return [f["data"]["offset"] for f in self.notifications(connection_id) if f["data"]["stream"] == stream]

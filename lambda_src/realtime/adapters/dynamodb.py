@@ -40,6 +40,8 @@ from realtime.ports import (
 COUNTER_KEY = "#counter"
 ANNOUNCEMENT_KEY = "#announcement"
 MEMBERSHIP_PREFIX = "#user#"
+#: Per-user read budget of ``resume`` (ADR 0018), one item per fixed window.
+BUDGET_PREFIX = "#budget#"
 #: BatchGetItem's maximum number of keys per call.
 BATCH_GET_KEYS = 100
 #: Unprocessed batch items are retried this often (with backoff) before the call counts as throttled.
@@ -324,7 +326,9 @@ class DynamoConnectionStore:
                                          user_id=item.get("userId", {}).get("S", ""))
                 if self.get(connection_id) is None:
                     return None
-        return None
+        # The row exists but concurrent messages kept moving its window: not "unknown" (that closes the
+        # connection), an error the client is answered INTERNAL_ERROR for.
+        raise StoreUnavailable("rate window contention")
 
     def add_rate_violation(self, connection_id: str) -> int:
         with _translated():
@@ -341,30 +345,36 @@ class DynamoConnectionStore:
 
     # -- queries ----------------------------------------------------------------------------------
     def connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
+        return list(dict.fromkeys(cid for ids in self.connections_by_user(user_ids).values() for cid in ids))
+
+    def connections_by_user(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
         users = list(dict.fromkeys(user_ids))
-        found: dict[str, None] = {}
+        found: dict[str, dict[str, None]] = {user_id: {} for user_id in users}
         with _translated():
             for start in range(0, len(users), BATCH_GET_KEYS):
-                found.update(dict.fromkeys(self._members_of(users[start:start + BATCH_GET_KEYS])))
+                for user_id, members in self._members_of(users[start:start + BATCH_GET_KEYS]).items():
+                    found[user_id].update(dict.fromkeys(members))
             # The index as well: rows written before membership items existed (the deploy that added
             # them) are found only there. Duplicates merge; a lagging index only ever adds nothing.
-            found.update(dict.fromkeys(
-                item["connectionId"]["S"]
-                for user_id in users
-                for page in self._pages("query", IndexName=BY_USER, KeyConditionExpression="userId = :u",
-                                        ExpressionAttributeValues={":u": _s(user_id)})
-                for item in page.get("Items", [])))
-        return list(found)
+            for user_id in users:
+                found[user_id].update(dict.fromkeys(
+                    item["connectionId"]["S"]
+                    for page in self._pages("query", IndexName=BY_USER, KeyConditionExpression="userId = :u",
+                                            ExpressionAttributeValues={":u": _s(user_id)})
+                    for item in page.get("Items", [])))
+        return {user_id: list(ids) for user_id, ids in found.items()}
 
-    def _members_of(self, users: list[str]) -> list[str]:
+    def _members_of(self, users: list[str]) -> dict[str, list[str]]:
         oldest = oldest_live(self._clock())
         request = {self.table: {"Keys": [self._key(membership_key(user)) for user in users],
-                                "ConsistentRead": True, "ProjectionExpression": "members"}}
-        members: list[str] = []
+                                "ConsistentRead": True, "ProjectionExpression": "connectionId, members"}}
+        members: dict[str, list[str]] = {}
         for response in batch_until_processed(lambda pending: self.client.batch_get_item(RequestItems=pending),
                                               request, "UnprocessedKeys", self._sleep, self._rng, "membership reads"):
             for item in response.get("Responses", {}).get(self.table, []):
-                members += [cid for cid, at in item.get("members", {}).get("M", {}).items() if int(at["N"]) > oldest]
+                user_id = item["connectionId"]["S"][len(MEMBERSHIP_PREFIX):]
+                members.setdefault(user_id, []).extend(
+                    cid for cid, at in item.get("members", {}).get("M", {}).items() if int(at["N"]) > oldest)
         return members
 
     def scan_page(self, segment: int, total_segments: int, cursor: str | None) -> Page:
@@ -422,6 +432,24 @@ class DynamoConnectionStore:
             except ClientError as error:
                 if _code(error) != "ConditionalCheckFailedException":
                     raise
+
+    def spend_read_budget(self, user_id: str, items: int, window: int, limit: int, expires_at: int) -> bool:
+        """One item per user and window, ``#budget#<userId>#<window>`` (no ``userId`` attribute: never a row,
+        never scanned), its TTL the window's end: the count and its refusal in one conditional update."""
+        if items > limit:
+            return False
+        with _translated():
+            try:
+                self.client.update_item(
+                    TableName=self.table, Key=self._key(f"{BUDGET_PREFIX}{user_id}#{window}"),
+                    UpdateExpression="ADD readItems :n SET expiresAt = :exp",
+                    ConditionExpression="attribute_not_exists(readItems) OR readItems <= :room",
+                    ExpressionAttributeValues={":n": _n(items), ":exp": _n(expires_at), ":room": _n(limit - items)})
+            except ClientError as error:
+                if _code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
 
     def try_announce(self, request_id: str, now: int, interval_seconds: int) -> bool:
         return self._update_if(

@@ -9,14 +9,20 @@ from dataclasses import dataclass, field, replace
 from realtime.errors import DuplicateConnection, GlobalLimitReached, StaleConnection, UserLimitReached
 from realtime.ports import (
     GLOBAL_PARTITION,
+    GLOBAL_SETTLE_SECONDS,
+    NO_STREAM,
     Claim,
     Connection,
     ConnectionInfo,
     ExpiringConnection,
+    FrameBuilder,
     LogEntry,
     MessageWindow,
     Page,
+    StreamHead,
+    new_epoch,
     oldest_live,
+    settled_upto,
 )
 
 COUNTER_KEY = "#counter"
@@ -64,6 +70,8 @@ class InMemoryConnectionStore:
         self.requests: dict[str, _Request] = {}
         self.announced_at: int | None = None
         self.announced_request: str | None = None
+        #: (user id, window) → items read: the ``#budget#`` items.
+        self.read_budgets: dict[tuple[str, int], int] = {}
         self.page_size = page_size
         self._lock = threading.RLock()
 
@@ -183,6 +191,16 @@ class InMemoryConnectionStore:
             found.update(dict.fromkeys(cid for cid, c in self.index.items() if c.user_id in wanted))
             return list(found)
 
+    def connections_by_user(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
+        wanted = list(dict.fromkeys(user_ids))
+        with self._lock:
+            found: dict[str, dict[str, None]] = {user_id: dict.fromkeys(self.members.get(user_id, {}))
+                                                 for user_id in wanted}
+            for cid, connection in self.index.items():
+                if connection.user_id in found:
+                    found[connection.user_id][cid] = None
+            return {user_id: list(ids) for user_id, ids in found.items()}
+
     def index_connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
         """What a byUser GSI query alone would return (the pre-ADR-0016 fan-out)."""
         wanted = set(user_ids)
@@ -232,52 +250,108 @@ class InMemoryConnectionStore:
             self.announced_at, self.announced_request = now, request_id
             return True
 
+    def spend_read_budget(self, user_id: str, items: int, window: int, limit: int, expires_at: int) -> bool:
+        with self._lock:
+            key = (user_id, window)
+            used = self.read_budgets.get(key, 0)
+            if used + items > limit:  # the update's condition
+                return False
+            self.read_budgets[key] = used + items
+            return True
+
 
 class InMemoryNotificationLog:
-    """The notification log with DynamoDB's key order (partition, then cursor as a string)."""
+    """The notification log with the DynamoDB adapter's semantics: an append reads the head, then commits
+    only if the head is still the one it read (the transaction's condition), else re-reads and retries;
+    ``between`` runs between the read and the commit (tests widen the race window with it)."""
 
-    def __init__(self) -> None:
-        self.partitions: dict[str, dict[str, LogEntry]] = {}
-        self.settled_segments: dict[str, set[int]] = {}
+    def __init__(self, between: Callable[[], None] | None = None) -> None:
+        self.heads: dict[str, StreamHead] = {}
+        self.partitions: dict[str, dict[int, LogEntry]] = {}
+        #: (partition, request id) → offset: the idempotency items.
+        self.requests: dict[tuple[str, str], int] = {}
+        self.settled_segments: dict[int, set[int]] = {}
         self.appended = 0
+        self.conflicts = 0
+        self.between = between
         self._lock = threading.Lock()
 
-    def append(self, entries: Sequence[LogEntry]) -> None:
+    def head(self, partition: str, *, consistent: bool = True) -> StreamHead:
         with self._lock:
-            for entry in entries:
-                self.partitions.setdefault(entry.partition, {})[entry.cursor] = entry
-            self.appended += len(entries)
+            return self.heads.get(partition, NO_STREAM)
 
-    def read_after(self, partition: str, lower: str, limit: int) -> list[LogEntry]:
+    def append(self, partition: str, request_id: str, build: FrameBuilder, now: int, expires_at: int) -> LogEntry | None:
+        while True:
+            with self._lock:
+                read = self.heads.get(partition, NO_STREAM)
+            if self.between is not None:
+                self.between()
+            epoch = read.epoch or new_epoch()
+            offset = read.offset + 1
+            frame = build(offset, epoch)
+            with self._lock:
+                stored = self.requests.get((partition, request_id))
+                if stored is not None:
+                    return self.partitions.get(partition, {}).get(stored)
+                if self.heads.get(partition, NO_STREAM) != read:  # the transaction's head condition
+                    self.conflicts += 1
+                    continue
+                entry = LogEntry(partition=partition, offset=offset, epoch=epoch, request_id=request_id,
+                                 frame=frame, stored_at=now, expires_at=expires_at)
+                self.heads[partition] = replace(read, epoch=epoch, offset=offset, stored_at=now)
+                self.partitions.setdefault(partition, {})[offset] = entry
+                self.requests[(partition, request_id)] = offset
+                self.appended += 1
+                return entry
+
+    def read_range(self, partition: str, after: int, upto: int) -> list[LogEntry]:
         with self._lock:
             stored = self.partitions.get(partition, {})
-            return [stored[c] for c in sorted(stored) if c > lower][:limit]
+            return [stored[o] for o in sorted(stored) if after < o <= upto]
 
-    def read_before(self, partition: str, upper: str, lower: str, limit: int) -> list[LogEntry]:
+    def get(self, partition: str, offset: int) -> LogEntry | None:
         with self._lock:
-            stored = self.partitions.get(partition, {})
-            return [stored[c] for c in sorted(stored, reverse=True) if lower < c < upper][:limit]
+            return self.partitions.get(partition, {}).get(offset)
 
-    def get(self, partition: str, cursor: str) -> LogEntry | None:
+    def expire(self, partition: str, offset: int) -> None:
+        """What DynamoDB's TTL does to an entry past its retention (tests)."""
         with self._lock:
-            return self.partitions.get(partition, {}).get(cursor)
+            self.partitions.get(partition, {}).pop(offset, None)
 
-    def settle_segment(self, cursor: str, segment: int, total: int, now: int) -> None:
+    def settle_segment(self, offset: int, segment: int, total: int, now: int) -> None:
         with self._lock:
-            done = self.settled_segments.setdefault(cursor, set())
+            done = self.settled_segments.setdefault(offset, set())
             done.add(segment)
-            entry = self.partitions.get(GLOBAL_PARTITION, {}).get(cursor)
-            if entry is not None and len(done) >= total and entry.settled_at is None:
-                self.partitions[GLOBAL_PARTITION][cursor] = replace(entry, settled_at=now)
+            stored = self.partitions.get(GLOBAL_PARTITION, {})
+            entry = stored.get(offset)
+            if entry is None:
+                return
+            if len(done) >= total and entry.settled_at is None:
+                stored[offset] = replace(entry, settled_at=now)
+
+            def settled(candidate: int) -> bool:
+                found = stored.get(candidate)
+                return (found is None or found.settled_at is not None
+                        or found.stored_at <= now - GLOBAL_SETTLE_SECONDS)
+
+            head = self.heads.get(GLOBAL_PARTITION, NO_STREAM)
+            self.heads[GLOBAL_PARTITION] = replace(head, settled=max(head.settled, settled_upto(head, settled)))
 
     def entries(self, partition: str) -> list[LogEntry]:
         with self._lock:
             stored = self.partitions.get(partition, {})
-            return [stored[c] for c in sorted(stored)]
+            return [stored[o] for o in sorted(stored)]
 
-    def purge(self, partition: str) -> int:
+    def purge(self, partition: str) -> tuple[int, str | None]:
         with self._lock:
-            return len(self.partitions.pop(partition, {}))
+            removed = len(self.partitions.pop(partition, {}))
+            for key in [key for key in self.requests if key[0] == partition]:
+                del self.requests[key]
+            head = self.heads.get(partition)
+            if head is None:
+                return removed, None
+            self.heads[partition] = replace(head, epoch=new_epoch(), initial=False, settled=head.offset)
+            return removed, self.heads[partition].epoch
 
 
 def hash_segment(connection_id: str, total_segments: int) -> int:

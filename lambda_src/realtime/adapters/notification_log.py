@@ -1,103 +1,201 @@
-"""The notification log on its own DynamoDB table (ADR 0016): PK ``userId`` (a user's sub, or ``#global``),
-SK ``cursor`` (realtime.cursors), TTL ``expiresAt``. Items hold the exact frame that was posted.
+"""The notification log on its own DynamoDB table (ADR 0016, ADR 0018): PK ``userId`` (a user's sub, or
+``#global``), SK ``cursor`` (the key schema the table was created with; it now holds these keys):
 
-Every read is strongly consistent: a resume must see a notification the broadcast function stored a
-moment before. Every AWS error leaves this module as a domain error.
+* ``#head``: the stream's head — ``head`` N (highest offset stored), ``epoch`` S, ``initial`` BOOL (first
+  epoch of the stream), ``settled`` N (global: contiguous offset whose fan-outs all finished), ``storedAt`` N.
+  Never expires.
+* ``o<20-digit offset>``: an entry — the exact frame posted, ``requestId``, ``epoch``, ``storedAt``,
+  ``expiresAt`` (TTL); global entries also ``settledSegments`` NS and ``settledAt`` N.
+* ``r#<request id>``: the idempotency item of a request in this stream — its ``offset``; TTL like the entry.
+
+An append is one ``TransactWriteItems``: the head moves from the offset it was read at (condition on
+``head`` and ``epoch``), the entry and the idempotency item are put only if absent. A cancelled
+transaction whose idempotency item exists means the request is already stored (its offset is reused);
+any other cancellation re-reads the head and retries with jitter. Every AWS error leaves this module as
+a domain error.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from realtime.adapters.dynamodb import _code, _n, _s, _translated, batch_until_processed
-from realtime.ports import GLOBAL_PARTITION, LogEntry
+from realtime.errors import Throttled
+from realtime.ports import (
+    GLOBAL_PARTITION,
+    GLOBAL_SETTLE_SECONDS,
+    NO_STREAM,
+    FrameBuilder,
+    LogEntry,
+    StreamHead,
+    new_epoch,
+    settled_upto,
+)
 
 PARTITION_KEY = "userId"
 SORT_KEY = "cursor"
+HEAD_KEY = "#head"
+ENTRY_PREFIX = "o"
+REQUEST_PREFIX = "r#"
+OFFSET_DIGITS = 20
 #: BatchWriteItem's maximum number of requests per call.
 BATCH_WRITE_ITEMS = 25
-# CURSOR is a DynamoDB reserved word: expressions name the keys through #p / #c (DynamoDB refuses
-# names an expression does not use, so each call passes the ones it does).
-_PARTITION = {"#p": PARTITION_KEY}
-_BOTH = {"#p": PARTITION_KEY, "#c": SORT_KEY}
+#: Appends to one stream that lost the race for its head retry this often (with jittered backoff) before
+#: the request fails and SQS redelivers it (idempotent: the offset is allocated once).
+APPEND_ATTEMPTS = 16
+APPEND_BACKOFF_SECONDS = 0.01
+APPEND_BACKOFF_CAP_SECONDS = 0.4
+_CANCELLED = ("TransactionCanceledException", "TransactionConflictException")
+# Every attribute is named through a placeholder: CURSOR is a DynamoDB reserved word, and so may others be.
+_NAMES = {"#p": PARTITION_KEY, "#c": SORT_KEY}
 
 
-def _item(entry: LogEntry) -> dict[str, Any]:
-    return {PARTITION_KEY: _s(entry.partition), SORT_KEY: _s(entry.cursor), "requestId": _s(entry.request_id),
-            "frame": _s(entry.frame), "expiresAt": _n(entry.expires_at)}
+def entry_key(offset: int) -> str:
+    return f"{ENTRY_PREFIX}{offset:0{OFFSET_DIGITS}d}"
+
+
+def request_key(request_id: str) -> str:
+    return REQUEST_PREFIX + request_id
 
 
 def _entry(item: dict[str, Any]) -> LogEntry:
     settled = item.get("settledAt")
-    return LogEntry(partition=item[PARTITION_KEY]["S"], cursor=item[SORT_KEY]["S"],
-                    request_id=item.get("requestId", {}).get("S", ""), frame=item.get("frame", {}).get("S", ""),
+    return LogEntry(partition=item[PARTITION_KEY]["S"], offset=int(item["offset"]["N"]),
+                    epoch=item.get("epoch", {}).get("S", ""), request_id=item.get("requestId", {}).get("S", ""),
+                    frame=item.get("frame", {}).get("S", ""), stored_at=int(item.get("storedAt", {}).get("N", "0")),
                     expires_at=int(item.get("expiresAt", {}).get("N", "0")),
                     settled_at=int(settled["N"]) if settled else None)
 
 
+def _head(item: dict[str, Any] | None) -> StreamHead:
+    if not item:
+        return NO_STREAM
+    return StreamHead(epoch=item["epoch"]["S"], offset=int(item["head"]["N"]),
+                      initial=bool(item.get("initial", {}).get("BOOL", True)),
+                      settled=int(item.get("settled", {}).get("N", "0")),
+                      stored_at=int(item.get("storedAt", {}).get("N", "0")))
+
+
 class DynamoNotificationLog:
-    def __init__(self, client: Any, table_name: str, *, sleep=time.sleep, rng: random.Random | None = None):
+    def __init__(self, client: Any, table_name: str, *, sleep=time.sleep, rng: random.Random | None = None,
+                 clock=time.time):
         self.client = client
         self.table = table_name
         self._sleep = sleep
+        self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        #: Transactions cancelled by a concurrent append (the benchmark reports it).
+        self.conflicts = 0
 
-    def _key(self, partition: str, cursor: str) -> dict[str, Any]:
-        return {PARTITION_KEY: _s(partition), SORT_KEY: _s(cursor)}
+    def _key(self, partition: str, sort_key: str) -> dict[str, Any]:
+        return {PARTITION_KEY: _s(partition), SORT_KEY: _s(sort_key)}
 
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), BATCH_WRITE_ITEMS):
-            for _ in batch_until_processed(lambda pending: self.client.batch_write_item(RequestItems=pending),
-                                           {self.table: requests[start:start + BATCH_WRITE_ITEMS]},
-                                           "UnprocessedItems", self._sleep, self._rng, "log writes"):
-                pass
+    def _get(self, partition: str, sort_key: str, consistent: bool = True) -> dict[str, Any] | None:
+        return self.client.get_item(TableName=self.table, Key=self._key(partition, sort_key),
+                                    ConsistentRead=consistent).get("Item")
 
-    def append(self, entries: Sequence[LogEntry]) -> None:
-        with _translated():
-            self._batch_write([{"PutRequest": {"Item": _item(entry)}} for entry in entries])
-
-    def _query(self, limit: int | None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         kwargs = {"TableName": self.table, "ConsistentRead": True, **kwargs}
-        returned = 0
         while True:
-            if limit is not None:
-                kwargs["Limit"] = limit - returned
             response = self.client.query(**kwargs)
-            for item in response.get("Items", []):
-                returned += 1
-                yield item
-            if not response.get("LastEvaluatedKey") or (limit is not None and returned >= limit):
+            yield from response.get("Items", [])
+            if not response.get("LastEvaluatedKey"):
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def read_after(self, partition: str, lower: str, limit: int) -> list[LogEntry]:
+    # -- heads and appends ------------------------------------------------------------------------
+    def head(self, partition: str, *, consistent: bool = True) -> StreamHead:
+        with _translated():
+            return _head(self._get(partition, HEAD_KEY, consistent))
+
+    def _stored(self, partition: str, request_id: str) -> LogEntry | None | bool:
+        """The entry this request already has in the stream; None when it has one no longer stored; False
+        when it has none."""
+        item = self._get(partition, request_key(request_id))
+        if item is None:
+            return False
+        entry = self._get(partition, entry_key(int(item["offset"]["N"])))
+        return _entry(entry) if entry else None
+
+    def append(self, partition: str, request_id: str, build: FrameBuilder, now: int, expires_at: int) -> LogEntry | None:
+        with _translated():
+            for attempt in range(APPEND_ATTEMPTS):
+                head = _head(self._get(partition, HEAD_KEY))
+                epoch = head.epoch or new_epoch()
+                offset = head.offset + 1
+                entry = LogEntry(partition=partition, offset=offset, epoch=epoch, request_id=request_id,
+                                 frame=build(offset, epoch), stored_at=now, expires_at=expires_at)
+                try:
+                    self.client.transact_write_items(TransactItems=[
+                        self._head_write(partition, head, epoch, offset, now),
+                        {"Put": {"TableName": self.table, "Item": self._entry_item(entry),
+                                 "ConditionExpression": "attribute_not_exists(#c)",
+                                 "ExpressionAttributeNames": {"#c": SORT_KEY}}},
+                        {"Put": {"TableName": self.table, "Item": {
+                            **self._key(partition, request_key(request_id)), "offset": _n(offset),
+                            "epoch": _s(epoch), "expiresAt": _n(expires_at)},
+                            "ConditionExpression": "attribute_not_exists(#c)",
+                            "ExpressionAttributeNames": {"#c": SORT_KEY}}},
+                    ])
+                    return entry
+                except ClientError as error:
+                    if _code(error) not in _CANCELLED:
+                        raise
+                stored = self._stored(partition, request_id)
+                if stored is not False:
+                    return stored  # redelivered, continued or taken over: stored once, its offset reused
+                self.conflicts += 1
+                self._sleep(self._rng.uniform(0, min(APPEND_BACKOFF_CAP_SECONDS,
+                                                     APPEND_BACKOFF_SECONDS * 2 ** attempt)))
+        raise Throttled(f"offset allocation in {partition!r} lost {APPEND_ATTEMPTS} races")
+
+    def _head_write(self, partition: str, head: StreamHead, epoch: str, offset: int, now: int) -> dict[str, Any]:
+        if head.epoch is None:  # the stream's first notification creates it, in its first epoch
+            return {"Put": {"TableName": self.table, "Item": {
+                **self._key(partition, HEAD_KEY), "head": _n(offset), "epoch": _s(epoch), "initial": {"BOOL": True},
+                "settled": _n(0), "storedAt": _n(now)},
+                "ConditionExpression": "attribute_not_exists(#c)", "ExpressionAttributeNames": {"#c": SORT_KEY}}}
+        return {"Update": {"TableName": self.table, "Key": self._key(partition, HEAD_KEY),
+                           "UpdateExpression": "SET #h = :new, #t = :now",
+                           "ConditionExpression": "#h = :old AND #e = :epoch",
+                           "ExpressionAttributeNames": {"#h": "head", "#t": "storedAt", "#e": "epoch"},
+                           "ExpressionAttributeValues": {":new": _n(offset), ":now": _n(now),
+                                                         ":old": _n(head.offset), ":epoch": _s(epoch)}}}
+
+    def _entry_item(self, entry: LogEntry) -> dict[str, Any]:
+        return {**self._key(entry.partition, entry_key(entry.offset)), "offset": _n(entry.offset),
+                "epoch": _s(entry.epoch), "requestId": _s(entry.request_id), "frame": _s(entry.frame),
+                "storedAt": _n(entry.stored_at), "expiresAt": _n(entry.expires_at)}
+
+    # -- reads ------------------------------------------------------------------------------------
+    def read_range(self, partition: str, after: int, upto: int) -> list[LogEntry]:
+        if upto <= after:
+            return []
         with _translated():
             return [_entry(item) for item in self._query(
-                limit, KeyConditionExpression="#p = :p AND #c > :lower", ExpressionAttributeNames=_BOTH,
-                ExpressionAttributeValues={":p": _s(partition), ":lower": _s(lower)})]
+                KeyConditionExpression="#p = :p AND #c BETWEEN :lower AND :upper", ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={":p": _s(partition), ":lower": _s(entry_key(after + 1)),
+                                           ":upper": _s(entry_key(upto))})]
 
-    def read_before(self, partition: str, upper: str, lower: str, limit: int) -> list[LogEntry]:
-        # BETWEEN is inclusive: one more item covers ``upper`` itself, dropped below.
+    def get(self, partition: str, offset: int) -> LogEntry | None:
         with _translated():
-            items = list(self._query(limit + 1, ScanIndexForward=False, ExpressionAttributeNames=_BOTH,
-                                     KeyConditionExpression="#p = :p AND #c BETWEEN :lower AND :upper",
-                                     ExpressionAttributeValues={":p": _s(partition), ":lower": _s(lower),
-                                                                ":upper": _s(upper)}))
-        return [_entry(item) for item in items if lower < item[SORT_KEY]["S"] < upper][:limit]
-
-    def get(self, partition: str, cursor: str) -> LogEntry | None:
-        with _translated():
-            item = self.client.get_item(TableName=self.table, Key=self._key(partition, cursor),
-                                        ConsistentRead=True).get("Item")
+            item = self._get(partition, entry_key(offset))
         return _entry(item) if item else None
 
-    def settle_segment(self, cursor: str, segment: int, total: int, now: int) -> None:
-        key = self._key(GLOBAL_PARTITION, cursor)
+    def entries(self, partition: str) -> list[LogEntry]:
+        with _translated():
+            return [_entry(item) for item in self._query(
+                KeyConditionExpression="#p = :p AND begins_with(#c, :o)", ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={":p": _s(partition), ":o": _s(ENTRY_PREFIX)})]
+
+    # -- global settling --------------------------------------------------------------------------
+    def settle_segment(self, offset: int, segment: int, total: int, now: int) -> None:
+        key = self._key(GLOBAL_PARTITION, entry_key(offset))
         with _translated():
             try:
                 # A set of segment indexes: a redelivered segment job records itself only once.
@@ -110,27 +208,67 @@ class DynamoNotificationLog:
                 if _code(error) == "ConditionalCheckFailedException":
                     return  # purged or expired meanwhile: nothing left to settle
                 raise
-            if len(done.get("settledSegments", {}).get("NS", [])) < total or "settledAt" in done:
+            if len(done.get("settledSegments", {}).get("NS", [])) < total:
                 return
-            try:
+            if "settledAt" not in done:
+                try:
+                    self.client.update_item(
+                        TableName=self.table, Key=key, UpdateExpression="SET settledAt = :now",
+                        ConditionExpression="attribute_not_exists(settledAt)",
+                        ExpressionAttributeValues={":now": _n(now)})
+                except ClientError as error:
+                    if _code(error) != "ConditionalCheckFailedException":
+                        raise
+            self._advance_settled(now)
+
+    def _advance_settled(self, now: int) -> None:
+        head = _head(self._get(GLOBAL_PARTITION, HEAD_KEY))
+
+        def settled(offset: int) -> bool:
+            item = self._get(GLOBAL_PARTITION, entry_key(offset))
+            return (item is None or "settledAt" in item
+                    or int(item.get("storedAt", {}).get("N", "0")) <= now - GLOBAL_SETTLE_SECONDS)
+
+        upto = settled_upto(head, settled)
+        if upto <= head.settled:
+            return
+        try:
+            # Monotone: a concurrent settle that got further wins; "all up to k settled" never becomes false.
+            self.client.update_item(
+                TableName=self.table, Key=self._key(GLOBAL_PARTITION, HEAD_KEY), UpdateExpression="SET #s = :k",
+                ConditionExpression="(attribute_not_exists(#s) OR #s < :k) AND #e = :epoch",
+                ExpressionAttributeNames={"#s": "settled", "#e": "epoch"},
+                ExpressionAttributeValues={":k": _n(upto), ":epoch": _s(head.epoch or "")})
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+
+    # -- purge ------------------------------------------------------------------------------------
+    def purge(self, partition: str) -> tuple[int, str | None]:
+        """New epoch first (appends racing with the purge then retry in it), then delete what the old epoch
+        stored: entries and idempotency items."""
+        with _translated():
+            head = _head(self._get(partition, HEAD_KEY))
+            epoch = None
+            if head.epoch is not None:
+                epoch = new_epoch()
                 self.client.update_item(
-                    TableName=self.table, Key=key, UpdateExpression="SET settledAt = :now",
-                    ConditionExpression="attribute_not_exists(settledAt)",
-                    ExpressionAttributeValues={":now": _n(now)})
-            except ClientError as error:
-                if _code(error) != "ConditionalCheckFailedException":
-                    raise
+                    TableName=self.table, Key=self._key(partition, HEAD_KEY),
+                    UpdateExpression="SET #e = :new, #i = :false, #s = #h",
+                    ConditionExpression="#e = :old",
+                    ExpressionAttributeNames={"#e": "epoch", "#i": "initial", "#s": "settled", "#h": "head"},
+                    ExpressionAttributeValues={":new": _s(epoch), ":old": _s(head.epoch), ":false": {"BOOL": False}})
+            stale = [item for item in self._query(
+                KeyConditionExpression="#p = :p", ExpressionAttributeNames={**_NAMES, "#e": "epoch"},
+                ExpressionAttributeValues={":p": _s(partition)}, ProjectionExpression="#p, #c, #e")
+                if item[SORT_KEY]["S"] != HEAD_KEY and (epoch is None or item.get("epoch", {}).get("S") != epoch)]
+            self._batch_write([{"DeleteRequest": {"Key": {PARTITION_KEY: item[PARTITION_KEY],
+                                                          SORT_KEY: item[SORT_KEY]}}} for item in stale])
+        return sum(1 for item in stale if item[SORT_KEY]["S"].startswith(ENTRY_PREFIX)), epoch
 
-    def entries(self, partition: str) -> list[LogEntry]:
-        with _translated():
-            return [_entry(item) for item in self._query(
-                None, KeyConditionExpression="#p = :p", ExpressionAttributeNames=_PARTITION,
-                ExpressionAttributeValues={":p": _s(partition)})]
-
-    def purge(self, partition: str) -> int:
-        with _translated():
-            keys = [{PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]} for item in self._query(
-                None, KeyConditionExpression="#p = :p", ExpressionAttributeNames=_BOTH,
-                ExpressionAttributeValues={":p": _s(partition)}, ProjectionExpression="#p, #c")]
-            self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
-        return len(keys)
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), BATCH_WRITE_ITEMS):
+            for _ in batch_until_processed(lambda pending: self.client.batch_write_item(RequestItems=pending),
+                                           {self.table: requests[start:start + BATCH_WRITE_ITEMS]},
+                                           "UnprocessedItems", self._sleep, self._rng, "log writes"):
+                pass

@@ -1,24 +1,26 @@
-"""Broadcast requests from SQS → notifications on every target connection (ADR 0006, ADR 0016).
+"""Broadcast requests from SQS → notifications on every target connection (ADR 0006, ADR 0016, ADR 0018).
 
-Every notification is stored in the notification log BEFORE it is posted, inside the request's
-idempotency claim, so a connection the fan-out misses (registered a moment later, or reconnecting)
-finds it when it resumes. Per-user targets are handled in chunks of ``USER_CHUNK`` users — store the
-chunk's entries, read those users' connections (strongly consistent membership), post — which keeps the
-time between a notification's cursor and its posts short (the resume's reorder window relies on it).
-``{all: true}`` is stored once (the ``#global`` partition) and split into ``BROADCAST_SCAN_SEGMENTS``
-parallel-scan segment jobs carrying its cursor; a segment that cannot finish within the invocation's
-time budget re-queues itself with a scan cursor: no invocation walks the whole table. Each finished
-segment is recorded on the global entry, so a resume knows whether it was still in flight.
-Idempotent under SQS redelivery: each request/segment/continuation claims a meta item first.
+Every notification is stored in the notification log BEFORE it is posted, under the next offset of its
+stream (the user's, or the global one), so a connection the fan-out misses (registered a moment later,
+reconnecting, or whose post failed) learns of the gap and gets it by ``resume``. Per-user targets are
+handled in chunks of ``USER_CHUNK`` users — store each user's entry (one transaction per user, in
+parallel), then read those users' connections (strongly consistent membership), then post each user's
+own frame (it carries that user's offset). ``{all: true}`` is stored once (the ``#global`` partition) and
+split into ``BROADCAST_SCAN_SEGMENTS`` parallel-scan segment jobs carrying its offset and epoch; a segment
+that cannot finish within the invocation's time budget re-queues itself with a scan cursor: no
+invocation walks the whole table. Each finished segment is recorded on the global entry, and the global
+head's settled offset follows (what ``pong`` advertises). Idempotent under SQS redelivery: each
+request/segment/continuation claims a meta item first, and the log stores a request once per stream
+(a taken-over claim posts the stored frame again, with its original offset).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from realtime.cursors import GLOBAL_STREAM, USER_STREAM, make_cursor, parse_cursor
 from realtime.events import QueueMessage
 from realtime.messages import (
     AllTarget,
@@ -45,7 +47,7 @@ from realtime.services.fan_out import DeliveryReport, FanOut
 CLAIM_LEASE_SECONDS = 300
 #: A segment re-queues its remainder when the invocation has less time left than this.
 MIN_REMAINING_MILLIS = 20_000
-#: Users stored and posted together: one BatchWriteItem (DynamoDB's maximum is 25 items).
+#: Users stored and posted together: their appends (one transaction each) and posts run in parallel.
 USER_CHUNK = 25
 
 
@@ -67,11 +69,9 @@ class BroadcastOutcome:
 
 
 class BroadcastService:
-    """``log=None`` delivers without storing (protocol 1.0 behaviour; the benchmark's baseline)."""
-
     def __init__(self, store: ConnectionStore, fan_out: FanOut, queue: QueuePublisher, clock: Clock,
                  logger: Logger, metrics: Metrics, *, scan_segments: int, announcement_interval_seconds: int,
-                 log: NotificationLog | None = None, retention_seconds: int = 0,
+                 log: NotificationLog, retention_seconds: int,
                  min_remaining_millis: int = MIN_REMAINING_MILLIS, user_chunk: int = USER_CHUNK):
         self.store = store
         self.fan_out = fan_out
@@ -85,6 +85,8 @@ class BroadcastService:
         self.retention_seconds = retention_seconds
         self.min_remaining_millis = min_remaining_millis
         self.user_chunk = max(1, user_chunk)
+        # Appends and per-user deliveries of one chunk run side by side (each delivery uses the fan-out's pool).
+        self._users = ThreadPoolExecutor(max_workers=self.user_chunk, thread_name_prefix="users")
 
     def process_batch(self, messages: Sequence[QueueMessage], remaining_millis: Callable[[], int]) -> list[str]:
         """Process SQS messages; return the ids of those to retry (SQS batch item failures)."""
@@ -131,7 +133,7 @@ class BroadcastService:
 
     def _run(self, request: BroadcastRequest, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
         if not isinstance(request.target, AllTarget):
-            return BroadcastOutcome("delivered", self._to_users(request, request.target.userIds))
+            return BroadcastOutcome("delivered", self._to_users(request, request.target.userIds, remaining_millis))
         segment = request.segment
         if segment is None:
             if not self.store.try_announce(request.id, int(self.clock.now()), self.announcement_interval):
@@ -139,7 +141,11 @@ class BroadcastService:
                 self.logger.warning("global announcement rejected: interval not elapsed", requestId=request.id,
                                     intervalSeconds=self.announcement_interval)
                 return BroadcastOutcome("rejected")
-            request = request.model_copy(update={"logCursor": self._store_global(request)})
+            stored = self._store(GLOBAL_PARTITION, "global", request)
+            if stored is None:
+                self.logger.warning("global announcement no longer stored: not posted", requestId=request.id)
+                return BroadcastOutcome("delivered")
+            request = request.model_copy(update={"logOffset": stored.offset, "logEpoch": stored.epoch})
             if self.scan_segments > 1:
                 self.queue.publish([
                     request.model_copy(update={"segment": Segment(index=i, total=self.scan_segments)})
@@ -148,50 +154,58 @@ class BroadcastService:
             segment = Segment(index=0, total=1)
         return self._scan(request, segment, remaining_millis)
 
-    def _stamp(self, stream: str, request: BroadcastRequest) -> tuple[float, str | None]:
-        """The store time and cursor of a new log entry (a taken-over claim stores again, newly stamped)."""
+    def _store(self, partition: str, stream: str, request: BroadcastRequest) -> LogEntry | None:
+        """Store the notification in one stream (or find it stored by an earlier attempt)."""
         now = self.clock.now()
-        return now, make_cursor(int(now * 1000), stream, request.id) if self.log is not None else None
+        built: list[str] = []
 
-    def _entry(self, partition: str, cursor: str, request: BroadcastRequest, frame: bytes, now: float) -> LogEntry:
-        return LogEntry(partition=partition, cursor=cursor, request_id=request.id, frame=frame.decode(),
-                        expires_at=int(now) + self.retention_seconds)
+        def build(offset: int, epoch: str) -> str:
+            built.append(encode(notification_message(request, now, stream=stream, epoch=epoch,
+                                                     offset=offset)).decode())
+            return built[-1]
 
-    def _to_users(self, request: BroadcastRequest, user_ids: Sequence[str]) -> DeliveryReport:
+        entry = self.log.append(partition, request.id, build, int(now), int(now) + self.retention_seconds)
+        # A new entry carries the very frame built here; one stored by an earlier attempt was read back.
+        if entry is not None and built and entry.frame is built[-1]:
+            self.metrics.count("NotificationsStored")
+        return entry
+
+    def _to_users(self, request: BroadcastRequest, user_ids: Sequence[str],
+                  remaining_millis: Callable[[], int] | None = None) -> DeliveryReport:
         report = DeliveryReport()
         users = list(dict.fromkeys(user_ids))
         for start in range(0, len(users), self.user_chunk):
             chunk = users[start:start + self.user_chunk]
-            now, cursor = self._stamp(USER_STREAM, request)
-            frame = encode(notification_message(request, now, cursor))
-            if cursor is not None and self.log is not None:
-                self.log.append([self._entry(user, cursor, request, frame, now) for user in chunk])
-                self.metrics.count("NotificationsStored", len(chunk))
-            report += self.fan_out.deliver(self.store.connections_of_users(chunk), frame)
+            entries = dict(zip(chunk, self._users.map(lambda user: self._store(user, "user", request), chunk),
+                               strict=True))
+            connections = self.store.connections_by_user(chunk)
+            deliveries = [(connections.get(user, []), entries[user].frame.encode()) for user in chunk
+                          if entries[user] is not None and connections.get(user)]
+            for delivered in self._users.map(lambda job: self.fan_out.deliver(*job, remaining_millis), deliveries):
+                report += delivered
         return report
 
-    def _store_global(self, request: BroadcastRequest) -> str | None:
-        now, cursor = self._stamp(GLOBAL_STREAM, request)
-        if cursor is not None and self.log is not None:
-            frame = encode(notification_message(request, now, cursor))
-            self.log.append([self._entry(GLOBAL_PARTITION, cursor, request, frame, now)])
-            self.metrics.count("NotificationsStored")
-        return cursor
-
     def _scan(self, request: BroadcastRequest, segment: Segment, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
-        # Every segment and continuation rebuilds the frame stored once by the split: same cursor, same time.
-        stored = parse_cursor(request.logCursor) if request.logCursor else None
-        payload = encode(notification_message(request, stored.seconds if stored else self.clock.now(),
-                                              request.logCursor))
+        # Every segment and continuation posts the frame stored once by the split: same offset, same bytes.
+        # A segment job without one (queued before protocol 2.0) stores it now: once per request id.
+        if request.logOffset is None:
+            stored = self._store(GLOBAL_PARTITION, "global", request)
+        else:
+            stored = self.log.get(GLOBAL_PARTITION, request.logOffset)
+        if stored is None or (request.logEpoch is not None and stored.epoch != request.logEpoch):
+            # Purged (a new epoch) or expired since the split: nothing left to post that a client could keep.
+            self.logger.warning("global entry no longer stored: segment not posted", requestId=request.id,
+                                offset=request.logOffset)
+            return BroadcastOutcome("delivered")
+        payload = stored.frame.encode()
         report = DeliveryReport()
         cursor = request.cursor
         while True:
             page = self.store.scan_page(segment.index, segment.total, cursor)
-            report += self.fan_out.deliver(page.connection_ids, payload)
+            report += self.fan_out.deliver(page.connection_ids, payload, remaining_millis)
             cursor = page.cursor
             if cursor is None:
-                if request.logCursor is not None and self.log is not None:
-                    self.log.settle_segment(request.logCursor, segment.index, segment.total, int(self.clock.now()))
+                self.log.settle_segment(stored.offset, segment.index, segment.total, int(self.clock.now()))
                 return BroadcastOutcome("delivered", report)
             if remaining_millis() < self.min_remaining_millis:
                 continuation = request.model_copy(update={"segment": segment, "cursor": cursor})

@@ -1,9 +1,12 @@
 """$default: every client frame gets exactly one answer; the connection stays open unless it keeps
 abusing the rate limit or its token has expired.
 
-``ping`` → ``pong``; ``resume`` → the replayed notifications, then ``resumed`` (ADR 0016); ``refresh`` →
-``refreshed`` or ``TOKEN_INVALID`` (the token is verified with the authorizer's rules and must be the
-connection's own user's); anything else → an ``error`` frame. Every frame counts against the rate limit.
+``ping`` → ``pong`` (2.0: with the heads); ``resume`` → the replayed notifications, then ``resumed``
+(ADR 0018), or ``INTERNAL_ERROR`` when a replayed frame could not be posted (never a ``resumed`` that
+claims what was not sent); ``refresh`` → ``refreshed`` or ``TOKEN_INVALID`` (the token is verified with
+the authorizer's rules and must be the connection's own user's); anything else → an ``error`` frame.
+Every frame counts against the rate limit; a frame on a connection whose row is gone gets
+``CONNECTION_UNKNOWN`` and the connection is closed (it would otherwise get pongs but no broadcast).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from realtime.errors import DomainError, StaleConnection, Throttled
 from realtime.messages import (
     VERSION,
+    VERSION_2,
     ErrorCode,
     MessageRejected,
     PingMessage,
@@ -30,7 +34,7 @@ from realtime.messages import (
 )
 from realtime.observability import Logger, Metrics
 from realtime.ports import Clock, ConnectionStore, MessageWindow, Notifier
-from realtime.services.replay import Replay, ReplayPlanner
+from realtime.services.replay import HeadReader, ReplayPlanner
 
 _METRIC_OF_CODE = {
     ErrorCode.INVALID_MESSAGE: "InvalidMessages",
@@ -39,11 +43,12 @@ _METRIC_OF_CODE = {
     ErrorCode.RATE_LIMITED: "RateLimited",
     ErrorCode.TOKEN_EXPIRED: "TokensExpired",
     ErrorCode.TOKEN_INVALID: "TokenRefreshesRejected",
+    ErrorCode.CONNECTION_UNKNOWN: "ConnectionsUnknown",
     ErrorCode.INTERNAL_ERROR: None,  # logged at ERROR; the function's error rate is the signal
 }
 
 
-#: A replayed frame that is throttled is retried this often (then the resume reports recovered: false).
+#: A replayed frame that is throttled is retried this often (then the resume is answered INTERNAL_ERROR).
 REPLAY_POST_ATTEMPTS = 3
 
 
@@ -56,7 +61,7 @@ class Reply:
     #: Notification frames sent before the answer (a resume's replay).
     replayed: tuple[bytes, ...] = ()
     #: A resume's answer depends on how many replayed frames were delivered: builds it from that count.
-    conclude: Callable[[int], bytes] | None = None
+    conclude: Callable[[int], Reply] | None = None
 
 
 class TokenVerifierPort:
@@ -68,8 +73,8 @@ class TokenVerifierPort:
 class ClientMessageService:
     def __init__(self, store: ConnectionStore, notifier: Notifier, clock: Clock, logger: Logger, metrics: Metrics,
                  *, max_message_bytes: int, rate_limit_per_minute: int, max_rate_violations: int,
-                 replay: ReplayPlanner | None = None, verifier: Callable[[], TokenVerifierPort] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 replay: ReplayPlanner | None = None, heads: HeadReader | None = None,
+                 verifier: Callable[[], TokenVerifierPort] | None = None, sleep: Callable[[float], None] = time.sleep):
         self.store = store
         self.notifier = notifier
         self.clock = clock
@@ -79,6 +84,7 @@ class ClientMessageService:
         self.rate_limit = rate_limit_per_minute
         self.max_violations = max_rate_violations
         self.replay = replay
+        self.heads = heads
         self.verifier = verifier
         self.sleep = sleep
 
@@ -103,20 +109,23 @@ class ClientMessageService:
         now = self.clock.now()
         window = self.store.count_message(connection_id, int(now // 60))
         parsed: PingMessage | ResumeMessage | RefreshMessage | MessageRejected | None = None
-        if window is not None:
-            if window.token_expires_at < now:
-                # A refresh is the one frame that can rescue a connection whose token just ran out.
-                parsed = None if is_base64 else self._parse(body)
-                if not isinstance(parsed, RefreshMessage):
-                    return self._error(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token",
-                                       request_id, closed=True)
-            if window.count > self.rate_limit:
-                violations = window.violations
-                if window.count == self.rate_limit + 1:  # first excess message of this minute
-                    violations = self.store.add_rate_violation(connection_id)
-                closing = violations >= self.max_violations
-                return self._error(ErrorCode.RATE_LIMITED, f"more than {self.rate_limit} messages per minute",
-                                   request_id, closed=closing)
+        if window is None:
+            # The row is gone (TTL, sweeper, a restored emulator): no broadcast can find this connection.
+            return self._error(ErrorCode.CONNECTION_UNKNOWN, "connection unknown; reconnect and resume",
+                               request_id, closed=True)
+        if window.token_expires_at < now:
+            # A refresh is the one frame that can rescue a connection whose token just ran out.
+            parsed = None if is_base64 else self._parse(body)
+            if not isinstance(parsed, RefreshMessage):
+                return self._error(ErrorCode.TOKEN_EXPIRED, "token expired; reconnect with a fresh token",
+                                   request_id, closed=True)
+        if window.count > self.rate_limit:
+            violations = window.violations
+            if window.count == self.rate_limit + 1:  # first excess message of this minute
+                violations = self.store.add_rate_violation(connection_id)
+            closing = violations >= self.max_violations
+            return self._error(ErrorCode.RATE_LIMITED, f"more than {self.rate_limit} messages per minute",
+                               request_id, closed=closing)
         if body is not None and len(body.encode("utf-8", "surrogatepass")) > self.max_message_bytes:
             return self._error(ErrorCode.MESSAGE_TOO_LARGE, f"message larger than {self.max_message_bytes} bytes",
                                request_id)
@@ -127,9 +136,14 @@ class ClientMessageService:
         if isinstance(message, MessageRejected):
             return self._error(message.code, message.message, request_id, version=message.version)
         if isinstance(message, ResumeMessage):
-            return self._resume(connection_id, window, message, now)
+            return self._resume(connection_id, window, message, now, request_id)
         if isinstance(message, RefreshMessage):
             return self._refresh(connection_id, window, message, now, request_id)
+        if message.version == VERSION_2:
+            if self.heads is None or not window.user_id:
+                return self._error(ErrorCode.INTERNAL_ERROR, "heads are not available", request_id,
+                                   version=message.version)
+            return Reply(encode(pong_message(message, now, self.heads.for_pong(window.user_id, now))), None)
         return Reply(encode(pong_message(message, now)), None)
 
     @staticmethod
@@ -140,34 +154,42 @@ class ClientMessageService:
             return rejected
 
     # -- resume -----------------------------------------------------------------------------------
-    def _resume(self, connection_id: str, window: MessageWindow | None, message: ResumeMessage, now: float) -> Reply:
+    def _resume(self, connection_id: str, window: MessageWindow, message: ResumeMessage, now: float,
+                request_id: str) -> Reply:
         self.metrics.count("Resumes")
-        if window is None or not window.user_id or self.replay is None:
-            # No row says whose stream this is: the client refetches, exactly as after a long gap.
-            plan = Replay((), False, "unregistered")
-        else:
-            plan = self.replay.plan(window.user_id, message.data.after, now)
-        self.logger.info("resume", connectionId=connection_id, userId=window.user_id if window else None,
-                         reason=plan.reason, replaying=len(plan.frames))
+        if not window.user_id or self.replay is None:
+            return self._error(ErrorCode.INTERNAL_ERROR, "resume is not available", request_id,
+                               version=message.version)
+        plan = self.replay.plan(window.user_id, message.data.positions, now)
+        self.logger.info("resume", connectionId=connection_id, userId=window.user_id, recovered=plan.recovered,
+                         reason=plan.reason, failedStreams=plan.failed or None, replaying=len(plan.frames))
+        if plan.reason == "budget":
+            self.metrics.count("ResumeBudgetExceeded")
 
-        def conclude(sent: int) -> bytes:
-            recovered = plan.recovered and sent == len(plan.frames)
+        def conclude(sent: int) -> Reply:
             self.metrics.count("NotificationsReplayed", sent)
-            if not recovered:
+            if sent < len(plan.frames):
+                # Never claim what was not sent: the client resumes again from the same positions.
+                self.logger.error("replay interrupted: no resumed", connectionId=connection_id, sent=sent,
+                                  planned=len(plan.frames))
+                return self._error(ErrorCode.INTERNAL_ERROR, "replay interrupted; resume again", request_id,
+                                   version=message.version)
+            if not plan.recovered:
                 self.metrics.count("ResumesNotRecovered")
-            return encode(resumed_message(message, recovered=recovered, replayed=sent))
+            return Reply(encode(resumed_message(message, recovered=plan.recovered, replayed=sent, heads=plan.heads,
+                                                reason=plan.reason)), None)
 
         return Reply(b"", None, replayed=tuple(frame.encode() for frame in plan.frames), conclude=conclude)
 
     # -- refresh ----------------------------------------------------------------------------------
-    def _refresh(self, connection_id: str, window: MessageWindow | None, message: RefreshMessage, now: float,
+    def _refresh(self, connection_id: str, window: MessageWindow, message: RefreshMessage, now: float,
                  request_id: str) -> Reply:
         def rejected(reason: str) -> Reply:
             self.logger.warning("token refresh rejected", connectionId=connection_id, reason=reason)
             return self._error(ErrorCode.TOKEN_INVALID, f"token refresh rejected: {reason}", request_id,
                                version=message.version)
 
-        if window is None or not window.user_id:
+        if not window.user_id:
             return rejected("connection is not registered")
         if self.verifier is None:
             return rejected("token refresh is not configured")
@@ -195,7 +217,9 @@ class ClientMessageService:
                     break
                 sent += 1
             if reply.conclude is not None:
-                reply = replace(reply, payload=reply.conclude(sent))
+                reply = replace(reply.conclude(sent), replayed=reply.replayed)
+                if reply.code is not None:
+                    self.logger.info("message rejected", connectionId=connection_id, code=reply.code.value)
             self.notifier.send(connection_id, reply.payload)
             if reply.closed:
                 self.logger.warning("closing connection", connectionId=connection_id, code=reply.code.value)

@@ -1,85 +1,165 @@
-"""``resume``: which stored notifications a reconnecting client gets again (ADR 0016).
+"""``resume`` and the heads of ``pong`` (ADR 0018; the rules are docs/messages.md's "Streams, offsets and
+epochs").
 
-The client sends the cursor of the last notification it received. It gets, in cursor order, the user's
-and the global entries stored after that cursor, plus the entries that were *in flight* around it —
-concurrent broadcasts can deliver a newer notification before an older one, so a client's newest cursor
-does not prove it has everything before it:
-
-* user entries up to ``USER_REORDER_WINDOW_SECONDS`` older than the cursor (a chunk's store-to-post
-  time is bounded by its fan-out; the broadcast service keeps chunks small), and
-* global entries older than the cursor whose fan-out had not settled by the cursor's time (a global
-  scan runs for minutes at large scale; its segments record when they are done).
-
-Those extra frames are duplicates for a client that had them; clients drop duplicates by ``id``.
-``recovered`` is false — the client refetches its state from the REST API — when the cursor is
-malformed, unknown to this user's stream, older than the retention window, or when more than
-``max_notifications`` are missing (then the oldest ``max_notifications`` are replayed first).
+A client sends its position per stream: the epoch and the highest offset below which it has everything.
+Per stream the replay is every stored entry in ``(position, head]``, in offset order, with the head read
+strongly consistent first — an append writes its entry and moves the head in one transaction, so every
+offset up to the head read is either stored or gone (expired, purged). A stream recovers exactly when its
+epoch is the position's and every offset of the range is still stored and unexpired; otherwise nothing is
+replayed for it and the reason says why. The items a resume is about to read are first counted against
+the user's read budget (shared by all the user's connections); over it, nothing is replayed.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
-from realtime.cursors import USER_STREAM, lower_bound, parse_cursor
-from realtime.ports import GLOBAL_PARTITION, LogEntry, NotificationLog
+from realtime.messages import STREAMS, Head, Heads, Position, Positions
+from realtime.ports import (
+    GLOBAL_PARTITION,
+    GLOBAL_SETTLE_SECONDS,
+    NO_STREAM,
+    ConnectionStore,
+    LogEntry,
+    NotificationLog,
+    StreamHead,
+    settled_upto,
+)
 
-USER_REORDER_WINDOW_SECONDS = 10
-#: How far back a global entry that was still in flight at the cursor's time is looked for.
-GLOBAL_INFLIGHT_WINDOW_SECONDS = 3600
-#: At most this many in-flight entries per stream are replayed before the cursor.
-WINDOW_LIMIT = 20
+#: The per-container cache of the global head item for ``pong`` (one hot key read by every ping).
+GLOBAL_HEAD_CACHE_SECONDS = 5.0
+#: Budget items outlive their window by this much (TTL deletion is lazy; the count only matters in-window).
+BUDGET_TTL_SLACK_SECONDS = 60
+
+
+def wire_head(head: StreamHead, offset: int | None = None) -> Head:
+    return Head(epoch=head.epoch, offset=head.offset if offset is None else offset)
+
+
+def wire_heads(user: Head, global_: Head) -> Heads:
+    return Heads(user=user, global_=global_)
 
 
 @dataclass(frozen=True)
 class Replay:
+    #: The user stream's frames, then the global stream's, each in offset order.
     frames: tuple[str, ...]
+    heads: Heads
     recovered: bool
-    #: recovered | malformed | unknown | expired | too_many (logged, and the metric's reason).
-    reason: str
+    #: None when recovered; else epoch | expired | too_many | budget | invalid (the first stream that failed).
+    reason: str | None
+    #: Per stream that did not recover: its reason (logged).
+    failed: dict[str, str]
+
+
+def _partition(stream: str, user_id: str) -> str:
+    return user_id if stream == "user" else GLOBAL_PARTITION
+
+
+def _position(positions: Positions, stream: str) -> Position | None:
+    return positions.user if stream == "user" else positions.global_
+
+
+def _range(position: Position, head: StreamHead, limit: int) -> tuple[int, int] | str:
+    """``(after, upto)`` to replay, or the reason the stream cannot recover."""
+    if position.epoch is None:
+        if position.offset != 0:
+            return "invalid"
+        if head.epoch is not None and not head.initial:
+            return "epoch"  # offset 1 exists only in a stream's first epoch: this history was lost
+    elif position.epoch != head.epoch:
+        return "epoch"
+    elif position.offset > head.offset:
+        return "invalid"
+    after = position.offset
+    if head.offset - after > limit:
+        return "too_many"
+    return after, head.offset
 
 
 class ReplayPlanner:
-    def __init__(self, log: NotificationLog, *, retention_seconds: int, max_notifications: int):
+    def __init__(self, log: NotificationLog, store: ConnectionStore, *, max_notifications: int,
+                 budget_items: int, budget_window_seconds: int):
         self.log = log
-        self.retention_seconds = retention_seconds
+        self.store = store
         self.max_notifications = max_notifications
+        self.budget_items = budget_items
+        self.budget_window = budget_window_seconds
 
-    def plan(self, user_id: str, after: str, now: float) -> Replay:
-        cursor = parse_cursor(after)
-        if cursor is None:
-            return Replay((), False, "malformed")
-        retained_from = now - self.retention_seconds
-        if cursor.seconds < retained_from:
-            # Everything still retained is newer than the client's position: give what we have.
-            entries = self._merged(self._missing(user_id, lower_bound(int(retained_from * 1000)), now))
-            return Replay(self._frames(entries[: self.max_notifications]), False, "expired")
-        anchor = self.log.get(user_id if cursor.stream == USER_STREAM else GLOBAL_PARTITION, after)
-        if anchor is None or anchor.expires_at <= now:
-            return Replay((), False, "unknown")
-        missing = self._merged(self._missing(user_id, after, now))
-        if len(missing) > self.max_notifications:
-            return Replay(self._frames(missing[: self.max_notifications]), False, "too_many")
-        in_flight = self._in_flight(user_id, after, cursor.millis, now)
-        return Replay(self._frames(self._merged(in_flight + missing)), True, "recovered")
+    def plan(self, user_id: str, positions: Positions, now: float) -> Replay:
+        heads = {stream: self.log.head(_partition(stream, user_id)) for stream in STREAMS}
+        answer = wire_heads(wire_head(heads["user"]), wire_head(heads["global"]))
+        failed: dict[str, str] = {}
+        ranges: dict[str, tuple[int, int]] = {}
+        for stream in STREAMS:
+            position = _position(positions, stream)
+            if position is None:
+                continue
+            planned = _range(position, heads[stream], self.max_notifications)
+            if isinstance(planned, str):
+                failed[stream] = planned
+            elif planned[1] > planned[0]:
+                ranges[stream] = planned
+        reads = sum(upto - after for after, upto in ranges.values())
+        if reads and not self._spend(user_id, reads, now):
+            return Replay((), answer, False, "budget", {stream: "budget" for stream in STREAMS})
+        frames: list[str] = []
+        for stream, (after, upto) in ranges.items():
+            entries = self.log.read_range(_partition(stream, user_id), after, upto)
+            if not self._complete(entries, after, upto, heads[stream], now):
+                failed[stream] = "expired"
+                continue
+            frames += [entry.frame for entry in entries]
+        reason = next((failed[stream] for stream in STREAMS if stream in failed), None)
+        return Replay(tuple(frames), answer, not failed, reason, failed)
 
-    def _missing(self, user_id: str, lower: str, now: float) -> list[LogEntry]:
-        limit = self.max_notifications + 1
-        found = self.log.read_after(user_id, lower, limit) + self.log.read_after(GLOBAL_PARTITION, lower, limit)
-        return [entry for entry in found if entry.expires_at > now]
-
-    def _in_flight(self, user_id: str, after: str, after_millis: int, now: float) -> list[LogEntry]:
-        user = self.log.read_before(user_id, after, lower_bound(after_millis - USER_REORDER_WINDOW_SECONDS * 1000),
-                                    WINDOW_LIMIT)
-        glob = self.log.read_before(GLOBAL_PARTITION, after,
-                                    lower_bound(after_millis - GLOBAL_INFLIGHT_WINDOW_SECONDS * 1000), WINDOW_LIMIT)
-        unsettled = [entry for entry in glob if entry.settled_at is None or entry.settled_at * 1000 >= after_millis]
-        return [entry for entry in user + unsettled if entry.expires_at > now]
-
-    @staticmethod
-    def _merged(entries: list[LogEntry]) -> list[LogEntry]:
-        unique = {(entry.partition, entry.cursor): entry for entry in entries}
-        return sorted(unique.values(), key=lambda entry: entry.cursor)
+    def _spend(self, user_id: str, items: int, now: float) -> bool:
+        window = int(now // self.budget_window)
+        return self.store.spend_read_budget(user_id, items, window, self.budget_items,
+                                            (window + 1) * self.budget_window + BUDGET_TTL_SLACK_SECONDS)
 
     @staticmethod
-    def _frames(entries: list[LogEntry]) -> tuple[str, ...]:
-        return tuple(entry.frame for entry in entries)
+    def _complete(entries: list[LogEntry], after: int, upto: int, head: StreamHead, now: float) -> bool:
+        """Every offset of the range is there, of the head's epoch and within retention (TTL deletes lazily)."""
+        return ([entry.offset for entry in entries] == list(range(after + 1, upto + 1))
+                and all(entry.epoch == head.epoch and entry.expires_at > now for entry in entries))
+
+
+class HeadReader:
+    """The heads a 2.0 ``pong`` advertises: the user head eventually consistent, the global head from a
+    per-container cache and only as far as it has settled (no resume storm during a global fan-out)."""
+
+    def __init__(self, log: NotificationLog, *, cache_seconds: float = GLOBAL_HEAD_CACHE_SECONDS):
+        self.log = log
+        self.cache_seconds = cache_seconds
+        self._global: tuple[float, StreamHead] | None = None
+        self._lock = threading.Lock()
+
+    def for_pong(self, user_id: str, now: float) -> Heads:
+        return wire_heads(wire_head(self.log.head(user_id, consistent=False)), self._settled_global(now))
+
+    def _settled_global(self, now: float) -> Head:
+        with self._lock:
+            cached = self._global
+        if cached is None or not (0 <= now - cached[0] < self.cache_seconds):
+            cached = (now, self._advertised_global(now))
+            with self._lock:
+                self._global = cached
+        return cached[1]
+
+    def _advertised_global(self, now: float) -> Head:
+        """The highest offset up to which every global has settled: its fan-out finished (the head item's
+        ``settled``), or it is gone, or it was stored more than ``GLOBAL_SETTLE_SECONDS`` ago (a fan-out
+        that crashed must not hide its gap forever). Read once per cache period; globals are rare."""
+        head = self.log.head(GLOBAL_PARTITION, consistent=False)
+        old = now - GLOBAL_SETTLE_SECONDS
+
+        def settled(offset: int) -> bool:
+            entry = self.log.get(GLOBAL_PARTITION, offset)
+            return entry is None or entry.settled_at is not None or entry.stored_at <= old
+
+        offset = head.offset if head.stored_at <= old else settled_upto(head, settled)
+        if offset == 0 and head.initial:
+            return wire_head(NO_STREAM)  # its first global is still in flight: the stream "does not exist" yet
+        return wire_head(head, offset)
