@@ -29,7 +29,7 @@ AXE = next(p for p in (REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js",
                        REPO_ROOT / "clients" / "web" / "node_modules" / "axe-core" / "axe.min.js") if p.exists())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed after tests/e2e/web: sync_playwright keeps an event loop running in the main thread, which later asyncio.run() calls refuse
 def browser(local_stack):
     from playwright.sync_api import sync_playwright
 
