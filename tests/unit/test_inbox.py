@@ -212,7 +212,7 @@ def test_concurrent_marks_converge_to_the_highest_position_and_keep_every_single
                    for i in range(8)]
         answers = [future.result() for future in ups + singles]
     # THEN the position is the maximum (35), never lowered by a slower writer; 37..40 are marked; unread 1 (36)
-    # (negative control, verified: dropping the version check in raise_positions ends below 35 in most runs,
+    # (negative control, verified: dropping the version check in raise_positions ends below 35 (3 runs of 3),
     # and this test then fails on the position)
     assert all(answer["type"] == "read.state" for answer in answers)
     assert world.read_state.positions("alice").user == 35
@@ -230,7 +230,7 @@ def test_history_and_marks_spend_the_users_read_budget_and_the_connection_rate_l
     first = history(world, "tab1", limit=5)
     second = history(world, "tab2", limit=5)
     # THEN the second is refused as BUDGET_EXCEEDED — the budget is the user's, not the connection's
-    # (negative control, verified: a per-connection budget key lets tab2 read)
+    # (negative control, verified: spending under a fresh key per frame instead of the user lets tab2 read)
     assert first[0]["type"] == "history"
     assert second[0]["type"] == "error" and second[0]["data"]["code"] == "BUDGET_EXCEEDED"
     marks_before = dict(world.read_state.marked)
