@@ -10,7 +10,7 @@ import time
 from realtime.messages import validate_server_message
 
 from tests.handlers.conftest import LambdaContext, connect_event, emf, import_handler
-from tests.handlers.test_resume_refresh_handlers import (  # noqa: F401 - fixtures
+from tests.handlers.test_resume_refresh_handlers import (  # noqa: F401 - handlers, jwks_server: fixtures
     CONNECTION,
     frame_event,
     frames,
@@ -22,7 +22,7 @@ from tests.handlers.test_resume_refresh_handlers import (  # noqa: F401 - fixtur
 SECOND_DEVICE = "BFHPhfCWIAMCKlR="
 
 
-def test_history_then_mark_all_is_answered_and_pushed_to_the_other_device(handlers, notifier, capsys):
+def test_history_then_mark_all_is_answered_and_pushed_to_the_other_device(handlers, notifier, capsys):  # noqa: F811
     # GIVEN user-1 on a second device too, and two stored notifications
     connect = import_handler("connect")
     assert connect.handler(connect_event(SECOND_DEVICE, "user-1", int(time.time()) + 600),
