@@ -7,6 +7,8 @@
 * ``o<20-digit offset>``: an entry — the exact frame posted, ``requestId``, ``epoch``, ``storedAt``,
   ``expiresAt`` (TTL); global entries also ``settledSegments`` NS and ``settledAt`` N.
 * ``r#<request id>``: the idempotency item of a request in this stream — its ``offset``; TTL like the entry.
+* ``#read`` and ``m#<stream>#<offset>`` (a user's partition only): the user's read state (ADR 0020,
+  :class:`DynamoReadStateStore`), written by the default function.
 
 An append is one ``TransactWriteItems``: the head moves from the offset it was read at (condition on
 ``head`` and ``epoch``), the entry and the idempotency item are put only if absent. A cancelled
