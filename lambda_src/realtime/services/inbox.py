@@ -38,7 +38,7 @@ from realtime.ports import (
     ReadStateStore,
     StreamHead,
 )
-from realtime.services.replay import BUDGET_TTL_SLACK_SECONDS
+from realtime.services.replay import spend_read_budget
 
 #: The unread count counts at most this many notifications per stream (a larger value reads "500 or more").
 UNREAD_COUNT_LIMIT = 500
@@ -199,8 +199,7 @@ class InboxService:
     def _spend(self, user_id: str, items: int, now: float) -> None:
         if items <= 0:
             return
-        window = int(now // self.budget_window)
-        if not self.store.spend_read_budget(user_id, items, window, self.budget_items,
-                                            (window + 1) * self.budget_window + BUDGET_TTL_SLACK_SECONDS):
+        if not spend_read_budget(self.store, user_id, items, now, limit=self.budget_items,
+                                 window_seconds=self.budget_window):
             raise InboxRefused(ErrorCode.BUDGET_EXCEEDED,
                                f"read budget of {self.budget_items} per {self.budget_window} s spent; retry later")
