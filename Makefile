@@ -15,12 +15,12 @@ export CHECKOV_RUN_SCA_PACKAGE_SCAN_V2 := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup clients test-clients browser synth build validate policy lint test test-fast local plan deploy bench clean
+.PHONY: help setup bench-peers clients test-clients browser synth build validate policy lint test test-fast local plan deploy bench clean
 
 help:
 	@echo "make local     run the whole system on an embedded AWS (moto) with a real ws:// endpoint"
 	@echo "make test      everything CI runs: lint, synth, terraform validate, checkov, pytest (incl. e2e)"
-	@echo "make clients   build the web client (realtime-client) and the publisher (realtime-publisher) into clients/*/dist/"
+	@echo "make clients   build @moc-realtime/client, @moc-realtime/publisher and the demo dashboard into clients/*/dist/"
 	@echo "make synth | validate | policy | bench | plan ENV=dev | deploy ENV=dev"
 
 $(VENV)/.installed: pyproject.toml
@@ -33,6 +33,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The peer SDKs bench/web_size.py measures beside ours: dev dependencies of the bench only, apart from the workspaces.
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund --loglevel=error
+	touch $@
+
+bench-peers: bench/node_modules/.installed
+
 .tfcli/terraform.rc: scripts/terraform-cli-config
 	mkdir -p .tfcli
 	scripts/terraform-cli-config > $@.tmp && mv $@.tmp $@
@@ -41,11 +48,12 @@ setup: $(VENV)/.installed node_modules/.installed .tfcli/terraform.rc
 
 # The npm workspaces of the web side (docs/web.md); dist/ is git-ignored, so every run rebuilds (~5 s).
 clients: setup
-	npm run --silent build -w realtime-client
-	npm run --silent build -w realtime-publisher
+	npm run --silent build -w @moc-realtime/client
+	npm run --silent build -w @moc-realtime/publisher
+	npm run --silent build -w @moc-realtime/dashboard
 
 test-clients: clients
-	npm test --silent -w realtime-client -w realtime-publisher
+	npm test --silent -w @moc-realtime/client -w @moc-realtime/publisher -w @moc-realtime/dashboard
 
 # The browser tests drive Debian's Chromium (no browser download works here; ../shared/TOOLCHAIN.md)
 # and cut sockets with ss (iproute2) to simulate a network loss.
@@ -72,7 +80,7 @@ lint: setup
 
 # One synthesis (policy depends on synth) serves the policy scan and the tests;
 # REALTIME_SYNTH_DIR tells the tests where it is.
-test: setup browser
+test: setup browser bench-peers
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-clients
 	$(MAKE) --no-print-directory policy
@@ -85,13 +93,19 @@ test-fast: setup
 local: clients
 	$(VENV)/bin/wsctl local up
 
-plan: synth
+# Credentials first (stacks/credentials.py, standard library only: no install, no synthesis), so a
+# missing one stops in one line within a second instead of in the S3 backend after synthesis.
+plan:
+	@python3 -m stacks.credentials plan $(ENV)
+	@$(MAKE) --no-print-directory synth
 	node_modules/.bin/cdktf plan realtime-$(ENV) --skip-provider-lock
 
-deploy: synth
+deploy:
+	@python3 -m stacks.credentials deploy $(ENV)
+	@$(MAKE) --no-print-directory synth
 	node_modules/.bin/cdktf deploy realtime-$(ENV) realtime-vercel-$(ENV) --skip-provider-lock
 
-bench: clients
+bench: clients bench-peers
 	$(PY) -m bench.run
 
 clean:

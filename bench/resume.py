@@ -438,4 +438,4 @@ def _result(raw: dict[str, Any], quick: bool, started_at: float, local: bool, lo
         broadcast_table,
     ]))
     command = ".venv/bin/python -m bench.run --only resume" + (" --quick" if quick else "")
-    return result("resume", "Resume and refresh (ADR 0016)", command, rows, details, raw, started=started_at)
+    return result("resume", "Resume and refresh (ADR 0016; protocol 2.0, ADR 0018)", command, rows, details, raw, started=started_at)

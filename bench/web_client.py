@@ -1,13 +1,9 @@
-"""Benchmark 7: the web side — bundle size of ``realtime-client`` (min+gzip, core and react entries) and
-``notify()`` → toast latency through the local stack.
-
-Bundles: esbuild (the repo's pinned version) minifies each entry with everything but React bundled,
-gzip level 9 (``bench/web_bundle.mjs``). Baseline in the same run: Zod alone, the schema library the
-client validates every frame with.
+"""Benchmark 7: the web side — ``notify()`` → toast latency through the local stack (the bundle sizes are
+benchmark 8, bench/web_size.py).
 
 Latency: a fresh ``wsctl local up`` (``bench.local_stack.LocalUp``, its own temporary state folder),
 the dashboard opened in Debian's Chromium as ``http://localhost:5173`` (``--host-resolver-rules``, as in
-tests/e2e/web) and signed in; one long-lived Node process calls ``notify()`` of ``realtime-publisher``
+tests/e2e/web) and signed in; one long-lived Node process calls ``notify()`` of ``@moc-realtime/publisher``
 (warm, like a Vercel function instance) for each of 50 notifications, one at a time. Latency =
 the page's ``Date.now()`` when the ``role="alert"`` toast appears minus Node's ``Date.now()`` just before
 ``notify()`` (one machine clock). Baseline in the same run: a bare ``websockets`` client connected as the
@@ -31,7 +27,7 @@ from bench.common import REPO_ROOT, fmt, median, percentile, result, row, table
 GOAL_TOAST_P99_MS = 2000.0
 PUBLISHER_LOOP = """
 import { createInterface } from 'node:readline';
-import { notify } from 'realtime-publisher';
+import { notify } from '@moc-realtime/publisher';
 for await (const line of createInterface({ input: process.stdin })) {
   const request = JSON.parse(line);
   const calledAt = Date.now();
@@ -39,12 +35,6 @@ for await (const line of createInterface({ input: process.stdin })) {
   console.log(JSON.stringify({ id, calledAt }));
 }
 """
-
-
-def bundle_sizes() -> dict[str, dict[str, int]]:
-    done = subprocess.run(["node", str(REPO_ROOT / "bench" / "web_bundle.mjs"), str(REPO_ROOT)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120, check=True)
-    return json.loads(done.stdout)
 
 
 class _RawListener:
@@ -137,7 +127,6 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     started = time.monotonic()
     count = 10 if quick else 50
-    sizes = bundle_sizes()
     root = Path(tempfile.mkdtemp(prefix="bench-web-"))
     up = LocalUp(root / "local", free_port(), free_port())
     up.argv += ["--dashboard-port", str(free_port())]
@@ -151,12 +140,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     toast, raw = measured["toast_ms"], measured["raw_ms"]
     p50, p99 = percentile(toast, 50), percentile(toast, 99)
     raw50, raw99 = percentile(raw, 50), percentile(raw, 99)
-    zod = sizes["zod"]["gzip"]
     rows = [
-        row("realtime-client core, min+gzip", sizes["core"]["gzip"] / 1024, "KiB", baseline=zod / 1024,
-            baseline_label="zod alone", ratio=sizes["core"]["gzip"] / zod, ratio_label=f"{sizes['core']['gzip'] / zod:.2f}× zod"),
-        row("realtime-client/react, min+gzip", sizes["react"]["gzip"] / 1024, "KiB", baseline=zod / 1024,
-            baseline_label="zod alone", ratio=sizes["react"]["gzip"] / zod, ratio_label=f"{sizes['react']['gzip'] / zod:.2f}× zod"),
         row(f"notify() → toast p50 ({count} notifications)", p50, "ms", baseline=raw50,
             baseline_label="bare WebSocket client p50", ratio=p50 / raw50 if raw50 else None,
             ratio_label=f"{p50 / raw50:.2f}× bare" if raw50 else ""),
@@ -166,25 +150,19 @@ def run(quick: bool = False) -> dict[str, Any]:
             passed=p99 <= GOAL_TOAST_P99_MS),
     ]
     details = "\n".join([
-        "Bundles (esbuild, minified, gzip -9; React external):",
-        "",
-        table(["entry", "minified", "min+gzip"],
-              [[name, f"{s['minified'] / 1024:.1f} KiB", f"{s['gzip'] / 1024:.1f} KiB"] for name, s in sizes.items()]),
-        "",
         f"Latency through the local stack (READY in {ready_s:.0f} s; {count} notifications one at a time, "
         "each from a warm Node process calling `notify()`):",
         "",
         table(["measured at", "p50", "p99", "max"],
-              [["toast in Chromium (realtime-client + React)", fmt(p50), fmt(p99), fmt(max(toast))],
+              [["toast in Chromium (@moc-realtime/client + React)", fmt(p50), fmt(p99), fmt(max(toast))],
                ["bare websockets client (baseline)", fmt(raw50), fmt(raw99), fmt(max(raw))]]),
         "",
         "The difference between the two rows is the browser client's share (parse, validate, dedup, relay, render); "
         "the rest is the pipeline (SQS poll, broadcast function, @connections post) both share. The baseline "
         "client runs in the Python process that also drives Playwright, so its timestamps can wait for that "
-        "process's GIL: a toast at or below the bare client means the browser side adds no measurable latency. "
-        "Of the bundle, Zod is nearly all (the client's own code is the difference to the zod row).",
+        "process's GIL: a toast at or below the bare client means the browser side adds no measurable latency.",
     ])
-    return result("web_client", "Web client: bundle size and notify() → toast latency",
+    return result("web_client", "Web client: notify() → toast latency",
                   "python -m bench.run --only web_client", rows, details,
-                  raw={"sizes": sizes, "toast_ms": toast, "raw_ms": raw, "median_toast_ms": median(toast)},
+                  raw={"toast_ms": toast, "raw_ms": raw, "median_toast_ms": median(toast)},
                   started=started)

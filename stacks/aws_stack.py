@@ -36,7 +36,9 @@ from stacks.packaging import Artifact, LambdaArtifacts
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_NAMES = ("authorizer", "connect", "disconnect", "default", "broadcast", "sweeper")
 JWKS_CACHE_TTL_SECONDS = 3600
-BROADCAST_BATCH_SIZE = 10
+#: One broadcast request per invocation: a crashed invocation then holds no request it never started
+#: (with 10, nine waited out the visibility timeout: 12 minutes). ADR 0019.
+BROADCAST_BATCH_SIZE = 1
 BROADCAST_MAX_RECEIVES = 5
 SWEEPER_SCHEDULE = "rate(1 minute)"
 #: The inbox (ADR 0020) beside the resumes that did not recover: both are what a reconnecting tab reads.
@@ -57,13 +59,15 @@ class FunctionSizing:
 
 
 # Request-path functions answer within API Gateway's 29 s; the broadcast function fans out for up to
-# two minutes; one sweeper at a time is enough (and avoids two sweeps racing on the counter).
+# a minute (a segment re-queues itself with 20 s left; the queue's visibility timeout is 6x this, so a
+# crashed request is redelivered after 6 minutes, not 12: ADR 0019); one sweeper at a time is enough
+# (and avoids two sweeps racing on the counter).
 FUNCTION_SIZING = {
     "authorizer": FunctionSizing(memory_mb=256, timeout_seconds=10, reserved_concurrency=100),
     "connect": FunctionSizing(memory_mb=256, timeout_seconds=10, reserved_concurrency=100),
     "disconnect": FunctionSizing(memory_mb=256, timeout_seconds=10, reserved_concurrency=100),
     "default": FunctionSizing(memory_mb=256, timeout_seconds=10, reserved_concurrency=100),
-    "broadcast": FunctionSizing(memory_mb=512, timeout_seconds=120, reserved_concurrency=20),
+    "broadcast": FunctionSizing(memory_mb=512, timeout_seconds=60, reserved_concurrency=20),
     "sweeper": FunctionSizing(memory_mb=256, timeout_seconds=50, reserved_concurrency=1),
 }
 

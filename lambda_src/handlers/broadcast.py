@@ -19,7 +19,7 @@ LOGGER, METRICS = telemetry(CONFIG.common)
 DYNAMODB = dynamodb_client()
 STORE = DynamoConnectionStore(DYNAMODB, CONFIG.table_name)
 NOTIFIER = ManagementApiNotifier.from_environment(CONFIG.connections_endpoint, CONFIG.concurrency)
-SERVICE = BroadcastService(STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.concurrency),
+SERVICE = BroadcastService(STORE, FanOut(NOTIFIER, STORE, concurrency=CONFIG.concurrency, logger=LOGGER, metrics=METRICS),
                            SqsQueuePublisher(sqs_client(), CONFIG.queue_url), SystemClock(), LOGGER, METRICS,
                            scan_segments=CONFIG.scan_segments, announcement_interval_seconds=CONFIG.announcement_interval_seconds,
                            log=DynamoNotificationLog(DYNAMODB, CONFIG.notifications_table),

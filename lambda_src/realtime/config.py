@@ -83,8 +83,15 @@ def _is_origin(value: str) -> bool:
             and not parts.query and not parts.fragment and value == f"{parts.scheme}://{parts.netloc}")
 
 
-#: Longest token the authorizer verifies and a ``refresh`` may carry (a Cognito id token is ~1-2 KB).
-MAX_TOKEN_CHARS = 16 * 1024
+#: API Gateway's WebSocket quota "Length, in characters, of the URL for a WebSocket API" (the local
+#: gateway answers 414 above it: wsctl/gateway/server.py ``MAX_URL_CHARS``).
+API_GATEWAY_MAX_URL_CHARS = 4096
+#: Longest token the authorizer verifies and a ``refresh`` may carry: what fits the handshake. The
+#: token travels in ``/<stage>?token=<token>``; the longest stage is ``staging`` (15 characters of
+#: prefix: 4,081 left), and even counting ``wss://`` and the longest execute-api host (~57 more:
+#: 4,024 left) 4,000 fits. A longer token can never connect, so ``refresh`` must not accept it
+#: either (issue 17; tests/unit/test_token_bound.py checks every environment). Cognito's are 1-2 KB.
+MAX_TOKEN_CHARS = 4000
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,11 @@ class DeliveryFailed(DomainError):
     """A message could not be delivered for another reason (5xx, timeout, 403…)."""
 
 
+class DeliveryUnavailable(DeliveryFailed):
+    """A delivery failed in a way a later attempt may not: the service answered 5xx, or the request
+    timed out or broke below HTTP (connect, reset). Retried by the fan-out; a 4xx is not."""
+
+
 class StoreUnavailable(DomainError):
     """The connection store failed for a reason other than throttling."""
 

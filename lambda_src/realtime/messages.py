@@ -208,10 +208,13 @@ class Notification(_Model):
 
 class NotificationData(Notification):
     timestamp: str = Field(description="ISO 8601 UTC time the server stored it (the same on a replay).")
-    stream: StreamName = Field(description="user: addressed to this user; global: an announcement to everyone.")
-    epoch: Epoch
-    offset: int = Field(ge=1, description="This notification's place in its stream and epoch: 1, 2, 3, … "
-                                          "without holes.")
+    # The server always sends the three (protocol 2.0); they are optional in the schema so that a client
+    # tolerates a notification without a position (deduplicated by `id`), e.g. from a server before 2.0.
+    stream: StreamName | None = Field(default=None, description=(
+        "user: addressed to this user; global: an announcement to everyone. Always sent by a 2.0 server."))
+    epoch: Epoch | None = None
+    offset: int | None = Field(default=None, ge=1, description=(
+        "This notification's place in its stream and epoch: 1, 2, 3, … without holes."))
 
 
 class PongData(_Model):
@@ -439,6 +442,11 @@ def parse_client_message(text: str) -> ClientFrame:
     try:
         return _CLIENT.validate_python(document)
     except ValidationError as error:
+        if kind == "refresh" and any(e["type"] == "string_too_long" and tuple(e["loc"][-2:]) == ("data", "token")
+                                     for e in error.errors()):
+            # A token the handshake could never carry is a refused token, not a malformed frame (issue 17).
+            raise MessageRejected(ErrorCode.TOKEN_INVALID, f"token refresh rejected: token longer than "
+                                  f"{MAX_TOKEN_CHARS} characters", answer_in) from None
         raise MessageRejected(ErrorCode.INVALID_MESSAGE, _summary(error), answer_in) from None
 
 

@@ -161,7 +161,8 @@ class ConnectionStore(Protocol):
 
 
 class Notifier(Protocol):
-    """The @connections management API. Raises StaleConnection / Throttled / DeliveryFailed."""
+    """The @connections management API. Raises StaleConnection / Throttled / DeliveryUnavailable (5xx,
+    timeouts: worth a retry) / DeliveryFailed."""
 
     def send(self, connection_id: str, payload: bytes) -> None: ...
 

@@ -22,7 +22,9 @@ The object it returns (:class:`LocalStack`) offers:
   but with a chosen lifetime (expiry tests; the pool itself always issues 1-hour tokens);
 * ``client(service)`` — a boto3 client on the emulator; ``management_api()`` — boto3's
   ``apigatewaymanagementapi`` client on the gateway's @connections endpoint;
-* ``wsctl(*args)`` — run the CLI against this stack, returns ``CompletedProcess``.
+* ``wsctl(*args)`` — run the CLI against this stack, returns ``CompletedProcess``;
+* ``faults_file`` — the file the gateway's fault switch reads (``REALTIME_LOCAL_FAULTS``): write rules
+  into it to make @connections posts fail, delete it to stop (tests/e2e/test_delivery_faults.py).
 """
 
 from __future__ import annotations
@@ -151,6 +153,10 @@ class LocalStack:
         """An IdToken like the pool's, signed with the emulator's (public, moto-bundled) key."""
         return mint_token(self.target, user, self.user_id(user), lifetime_seconds, issued_at)
 
+    @property
+    def faults_file(self) -> Path:
+        return Path(self.env["REALTIME_LOCAL_FAULTS"])
+
     def wsctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([*WSCTL, *args], cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
                               timeout=timeout, check=False)
@@ -165,6 +171,10 @@ def _tool_env(local_dir: Path) -> dict[str, str]:
                                    env.get("PATH", "")])
     env["REALTIME_LOCAL_DIR"] = str(local_dir)
     env.update(TEST_SETTINGS)
+    # The gateway's fault switch reads this file whenever it changes; absent = no faults (docs/local.md,
+    # "Fault injection (tests only)"). A stale file from an interrupted session must not fault this one.
+    (local_dir / "faults.json").unlink(missing_ok=True)
+    env["REALTIME_LOCAL_FAULTS"] = str(local_dir / "faults.json")
     return env
 
 

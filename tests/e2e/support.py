@@ -55,9 +55,11 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
     return predicate()
 
 
-def enqueue_broadcast(stack: Any, target: dict[str, Any], kind: str = "set.created", title: str = "hello") -> str:
+def enqueue_broadcast(stack: Any, target: dict[str, Any], kind: str = "set.created", title: str = "hello",
+                      delay_seconds: int = 0) -> str:
     """What the web app's server does on Vercel: one SendMessage on the broadcast queue."""
     request_id = f"e2e-{uuid.uuid4()}"
     body = {"id": request_id, "target": target, "notification": {"kind": kind, "title": title}}
-    stack.client("sqs").send_message(QueueUrl=stack.outputs["broadcast_queue_url"], MessageBody=json.dumps(body))
+    stack.client("sqs").send_message(QueueUrl=stack.outputs["broadcast_queue_url"], MessageBody=json.dumps(body),
+                                     DelaySeconds=delay_seconds)
     return request_id

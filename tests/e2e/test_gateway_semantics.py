@@ -21,6 +21,7 @@ import websockets
 import websockets.sync.client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from realtime.config import MAX_TOKEN_CHARS
 
 from wsctl.gateway.server import MAX_HEAD_BYTES, MAX_URL_CHARS, Gateway, GatewaySettings, select_route_key
 from wsctl.gateway.wiring import (
@@ -366,6 +367,8 @@ def test_oversized_handshakes_are_answered_414_or_431(world):
     long_token = "a" * 20_000  # a 20 KB token in the query string: over API Gateway's 4,096-character URL quota
     cases = {
         "token-20kb": ("/local?token=" + long_token, []),
+        # issue 17: the 12,310-character token `refresh` used to accept (now TOKEN_INVALID there too)
+        "token-12310": ("/local?token=" + "a" * 12_310, []),
         "url-one-over": ("/local?token=" + "a" * (MAX_URL_CHARS - len("/local?token=") + 1), []),
         "url-70kb": ("/local?token=" + "a" * 70_000, []),  # over the stream buffer's limit as well
         "header-over-head-limit": ("/local?token=ok", [f"X-Big: {'b' * MAX_HEAD_BYTES}"]),
@@ -381,16 +384,18 @@ def test_oversized_handshakes_are_answered_414_or_431(world):
                        for name, (target, headers) in cases.items()}
             at_the_limit = await asyncio.to_thread(
                 _raw_handshake, port, "/local?token=unauthorized&pad=" + "a" * (MAX_URL_CHARS - 31))
+            token_at_the_bound = await asyncio.to_thread(_raw_handshake, port, "/local?token=" + "a" * MAX_TOKEN_CHARS)
             with pytest.raises(websockets.InvalidStatus) as refused:
                 async with websockets.connect(f"{world.url}?token={long_token}", open_timeout=10):
                     pass
-            return answers, at_the_limit, refused.value.response.status_code
+            return answers, at_the_limit, token_at_the_bound, refused.value.response.status_code
         finally:
             await gateway.stop()
 
-    answers, at_the_limit, client_status = asyncio.run(scenario())
+    answers, at_the_limit, token_at_the_bound, client_status = asyncio.run(scenario())
     assert {name: status for name, (status, _, _) in answers.items()} == {
         "token-20kb": "HTTP/1.1 414 URI Too Long",
+        "token-12310": "HTTP/1.1 414 URI Too Long",
         "url-one-over": "HTTP/1.1 414 URI Too Long",
         "url-70kb": "HTTP/1.1 414 URI Too Long",
         "header-over-head-limit": "HTTP/1.1 431 Request Header Fields Too Large",
@@ -402,7 +407,10 @@ def test_oversized_handshakes_are_answered_414_or_431(world):
     assert client_status == 414  # what a websockets client sees for the 20 KB token
     # a URL of exactly 4,096 characters is within the quota: it reaches the authorizer
     assert at_the_limit[0] == "HTTP/1.1 401 Unauthorized"
-    assert len(world.invocations("authorizer")) == 1
+    # a token of MAX_TOKEN_CHARS (the authorizer's and refresh's bound) fits the handshake: the stub authorizer
+    # allows it and the connection opens
+    assert token_at_the_bound[0] == "HTTP/1.1 101 Switching Protocols"
+    assert len(world.invocations("authorizer")) == 2
 
 
 @pytest.mark.parametrize(("query", "status"), [

@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from realtime.adapters.apigateway import ApiGatewayNotifier
 from realtime.adapters.sqs import SqsQueuePublisher
-from realtime.errors import DeliveryFailed, StaleConnection, Throttled
+from realtime.errors import DeliveryFailed, DeliveryUnavailable, StaleConnection, Throttled
 
 from tests.integration.aws import receive_all
 
@@ -36,7 +36,7 @@ def management():
     ("GoneException", 410, StaleConnection),
     ("LimitExceededException", 429, Throttled),
     ("TooManyRequestsException", 429, Throttled),
-    ("InternalServerError", 500, DeliveryFailed),
+    ("InternalServerError", 500, DeliveryUnavailable),
     ("ForbiddenException", 403, DeliveryFailed),
 ])
 def test_notifier_translates_management_api_errors(management, code, status, expected):

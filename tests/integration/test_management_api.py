@@ -17,7 +17,7 @@ from realtime.adapters import aws
 from realtime.adapters.apigateway import ApiGatewayNotifier
 from realtime.adapters.keepalive_http import host_header
 from realtime.adapters.management_api import ManagementApiNotifier, _BytesRequest, _SigV4Auth
-from realtime.errors import DeliveryFailed, StaleConnection, Throttled
+from realtime.errors import DeliveryFailed, DeliveryUnavailable, StaleConnection, Throttled
 
 from tests.integration.connections_endpoint import DROP, ConnectionsEndpoint
 
@@ -79,15 +79,17 @@ def test_a_wrong_secret_is_refused_by_the_endpoint(endpoint):
     assert endpoint.received == {}
 
 
-@pytest.mark.parametrize("status, expected", [(410, StaleConnection), (429, Throttled), (500, DeliveryFailed),
-                                              (403, DeliveryFailed)])
+@pytest.mark.parametrize("status, expected", [(410, StaleConnection), (429, Throttled), (500, DeliveryUnavailable),
+                                              (503, DeliveryUnavailable), (403, DeliveryFailed)])
 def test_errors_map_like_the_boto3_notifier(endpoint, status, expected):
     endpoint.always["c2"] = status
     api = notifier(endpoint.url)
 
     for call in (lambda: api.send("c2", b"{}"), lambda: api.close("c2"), lambda: api.get("c2")):
-        with pytest.raises(expected):
+        with pytest.raises(expected) as raised:
             call()
+        # a 4xx is final (FanOut does not retry it); 5xx, timeouts and resets are worth another attempt
+        assert isinstance(raised.value, DeliveryUnavailable) == (status >= 500)
 
 
 def test_an_unknown_connection_is_stale(endpoint):
@@ -167,7 +169,7 @@ def test_a_slow_answer_times_out_as_a_delivery_failure(endpoint):
     endpoint.open.add("c2")
     api = notifier(endpoint.url, read_timeout=0.2)
 
-    with pytest.raises(DeliveryFailed, match="timeout"):
+    with pytest.raises(DeliveryUnavailable, match="timeout"):
         api.send("c2", b"{}")
     api.send("c1", b"{}")  # the timed-out connection was discarded, not reused
     assert endpoint.received == {"c1": [{}]}
@@ -176,7 +178,7 @@ def test_a_slow_answer_times_out_as_a_delivery_failure(endpoint):
 def test_an_unreachable_endpoint_is_a_delivery_failure():
     with ConnectionsEndpoint() as served:
         url = served.url
-    with pytest.raises(DeliveryFailed, match="connect"):
+    with pytest.raises(DeliveryUnavailable, match="connect"):
         notifier(url, connect_timeout=0.5).send("c1", b"{}")
 
 
@@ -241,3 +243,32 @@ def test_the_signature_is_the_one_botocores_signer_computes(day):
 
     assert signed[0] == signed[1]
     assert "Signature=" in signed[1][1]["Authorization"]
+
+
+def test_fan_out_retries_5xx_and_timeouts_of_the_real_notifier_and_delivers_once(endpoint):
+    """ADR 0019 over the runtime notifier: a 500, then a 502, then success; a slow answer past the read
+    timeout, then success. Negative control: the same script through a policy without retries loses both."""
+    from realtime.services.fan_out import FanOut, RetryPolicy
+
+    def run(policy: RetryPolicy):
+        endpoint.received.clear()
+        endpoint.script["c1"] = [500, 502]
+        endpoint.delays["c2"] = 0.5
+        endpoint.open.update({"c1", "c2"})
+        api = notifier(endpoint.url, read_timeout=0.2)
+        fan_out = FanOut(api, None, concurrency=2, retry=policy, sleep=lambda seconds: None)
+        timer = threading.Timer(0.3, lambda: endpoint.delays.pop("c2", None))  # c2 answers promptly again
+        timer.start()
+        try:
+            return fan_out.deliver(["c1", "c2"], b'{"n":1}', lambda: 900_000)
+        finally:
+            timer.join()
+            api.shutdown()
+
+    lost = run(RetryPolicy(max_unavailable_attempts=1))
+    assert lost.as_dict() == {"sent": 0, "gone": 0, "failed": 2, "retried": 0}
+
+    report = run(RetryPolicy(max_unavailable_attempts=4, base_seconds=0.2, cap_seconds=0.2))
+    assert report.sent == 2 and report.failed == 0 and report.retried >= 3
+    assert endpoint.received["c1"] == [{"n": 1}]
+    assert endpoint.received["c2"] in ([{"n": 1}], [{"n": 1}, {"n": 1}])  # a timed-out post may have landed

@@ -100,25 +100,28 @@ def test_concurrent_publishers_get_offsets_1_to_1000_without_hole_or_duplicate(a
 
 
 def test_a_conflicting_transaction_rereads_the_head_and_retries(aws, log):
-    # GIVEN an append whose head read is stale (another publisher stored in between)
+    # GIVEN an append whose first head read is stale: it still says offset 0, but n1 is stored at offset 1
     append(log, "alice", "n1")
-    real_get = aws.dynamodb.get_item
-    calls = {"n": 0}
+    stale = {**aws.dynamodb.get_item(TableName=NOTIFICATIONS_TABLE, Key={
+        "userId": {"S": "alice"}, "cursor": {"S": "#head"}})["Item"], "head": {"N": "0"}}
+    reads = []
 
-    def stale_head(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            return {"Item": {"userId": {"S": "alice"}, "cursor": {"S": "#head"}, "head": {"N": "0"},
-                             "epoch": log.head("alice").__dict__ and real_get(**kwargs)["Item"]["epoch"]}}
-        return real_get(**kwargs)
+    class StaleFirstHead:
+        def __getattr__(self, name):
+            return getattr(aws.dynamodb, name)
 
-    log.client = type("C", (), {"get_item": staticmethod(stale_head), "__getattr__":
-                                lambda self, name: getattr(aws.dynamodb, name)})()
-    # WHEN it appends THEN the transaction's head condition fails, it re-reads and stores offset 2
-    # (negative control: without the head/entry conditions it would overwrite offset 1)
-    assert append(log, "alice", "n2").offset == 2
-    log.client = aws.dynamodb
-    assert [e.request_id for e in log.entries("alice")] == ["n1", "n2"] and log.conflicts == 1
+        def get_item(self, **kwargs):
+            reads.append(kwargs["Key"]["cursor"]["S"])
+            if reads.count("#head") == 1 and kwargs["Key"]["cursor"]["S"] == "#head":
+                return {"Item": stale}
+            return aws.dynamodb.get_item(**kwargs)
+
+    racing = DynamoNotificationLog(StaleFirstHead(), NOTIFICATIONS_TABLE, sleep=lambda _s: None)
+    # WHEN it appends THEN the transaction's conditions cancel it, it re-reads the head and stores offset 2
+    # (negative control, verified: without the head and entry conditions n2 overwrites offset 1)
+    assert append(racing, "alice", "n2").offset == 2
+    assert [(e.request_id, e.offset) for e in log.entries("alice")] == [("n1", 1), ("n2", 2)]
+    assert racing.conflicts == 1
 
 
 def test_a_global_entry_settles_when_every_segment_reported_once_and_the_head_follows(log):
@@ -249,3 +252,28 @@ def test_the_global_scan_reads_rows_only_with_strong_consistency(aws, store):
         if cursor is None:
             break
     assert sorted(found) == [f"c{index}" for index in range(5)]  # no #counter, #user#…, #broadcast#…
+
+
+def test_an_append_racing_with_a_purge_lands_in_the_new_epoch_and_survives_it(aws, log):
+    # GIVEN alice's stream with two entries, and an append that runs after the purge moved the epoch but
+    # before it deleted the old epoch's items
+    append(log, "alice", "a1")
+    append(log, "alice", "a2")
+    raced = {}
+
+    class AppendDuringTheDelete:
+        def __getattr__(self, name):
+            return getattr(aws.dynamodb, name)
+
+        def query(self, **kwargs):
+            if not raced:
+                raced["entry"] = append(DynamoNotificationLog(aws.dynamodb, NOTIFICATIONS_TABLE), "alice", "a3")
+            return aws.dynamodb.query(**kwargs)
+
+    racing = DynamoNotificationLog(AppendDuringTheDelete(), NOTIFICATIONS_TABLE)
+    # WHEN the purge finishes
+    removed, epoch = racing.purge("alice")
+    # THEN the old epoch's two are gone; the racing append took offset 3 in the NEW epoch and is kept
+    # (negative control: deleting every non-head item instead of the old epoch's loses a3)
+    assert removed == 2 and raced["entry"].epoch == epoch and raced["entry"].offset == 3
+    assert [(e.request_id, e.offset, e.epoch) for e in log.entries("alice")] == [("a3", 3, epoch)]

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from realtime.services.broadcast import CLAIM_LEASE_SECONDS, MIN_REMAINING_MILLIS
+from realtime.services.fan_out import RetryPolicy
 
 from stacks.config import ENVIRONMENT_NAMES, EnvConfig, load_env
 from tests.stacks.synthesized import REFERENCE, Synthesized, as_list, statements
@@ -146,6 +148,13 @@ def test_broadcast_queue_has_encrypted_dlq_and_event_source_reports_item_failure
     assert queue["visibility_timeout_seconds"] >= 6 * broadcast["timeout"]
 
     _, mapping = stack.one("aws_lambda_event_source_mapping")
+    # ADR 0019: a crashed invocation holds no request it never started, and the one it started comes back
+    # within 6 minutes (not 720 s), to an expired claim (lease > timeout, lease < visibility timeout).
+    assert mapping["batch_size"] == 1
+    assert queue["visibility_timeout_seconds"] <= 360
+    assert broadcast["timeout"] < CLAIM_LEASE_SECONDS < queue["visibility_timeout_seconds"]
+    assert broadcast["timeout"] * 1000 > MIN_REMAINING_MILLIS + 1000 * (RetryPolicy().reserve_seconds
+                                                                        + RetryPolicy().attempt_seconds)
     assert mapping["event_source_arn"] == stack.ref("aws_sqs_queue", queue_id, "arn")
     broadcast_id, _ = function(stack, cfg, "broadcast")
     assert mapping["function_name"] == stack.ref("aws_lambda_function", broadcast_id, "arn")

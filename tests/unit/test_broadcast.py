@@ -102,7 +102,7 @@ def test_throttling_is_retried_with_jittered_exponential_backoff(make_service, s
 def test_throttling_beyond_max_attempts_and_other_errors_count_as_failed(make_service, store, notifier):
     connect(store, 4, users=["alice"])
     notifier.faults["c0000"] = [Throttled("429")] * 10
-    notifier.faults["c0001"] = [DeliveryFailed("InternalServerError (500)")]
+    notifier.faults["c0001"] = [DeliveryFailed("ForbiddenException (403)")]  # a 4xx: not retried
     notifier.faults["c0002"] = [RuntimeError("socket closed")]
 
     outcome = make_service().process(request({"userIds": ["alice"]}), plenty)

@@ -221,3 +221,20 @@ def test_a_segment_job_without_a_stored_offset_stores_the_global_once(world):
     # THEN the announcement is stored once, offset 1, and posted with it
     [entry] = world.log.entries(GLOBAL_PARTITION)
     assert entry.offset == 1 and world.notifier.messages("tab") == [entry.frame.encode()]
+
+
+def test_the_global_head_is_read_once_per_cache_period_per_container(world):
+    # GIVEN a container answering many 2.0 pings (the global head item is one hot key)
+    world.connect("tab", "alice")
+    reads = []
+    original = world.log.head
+    world.log.head = lambda partition, **kw: (reads.append(partition), original(partition, **kw))[1]
+    # WHEN 20 pings arrive within 5 s, then one more after
+    for _ in range(20):
+        ping(world, "tab")
+        world.clock.advance(0.2)
+    world.clock.advance(1.5)
+    ping(world, "tab")
+    # THEN the global head was read twice, the user head on every ping
+    # (negative control, verified: cache_seconds=0 reads the global head 21 times)
+    assert reads.count(GLOBAL_PARTITION) == 2 and reads.count("alice") == 21

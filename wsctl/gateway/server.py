@@ -30,6 +30,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from wsctl.gateway import events
+from wsctl.gateway.faults import FaultSwitch
 from wsctl.gateway.policy import AuthorizerResponseError, authorizer_context, is_allowed
 from wsctl.gateway.wiring import EventSourceSpec, FunctionSpec, ScheduleSpec, Wiring
 from wsctl.gateway.workers import (
@@ -61,6 +62,10 @@ REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized"
            429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
            502: "Bad Gateway", 503: "Service Unavailable"}
 
+#: What an injected fault answers (the error shapes of the @connections API).
+INJECTED = {"500": (500, {"message": "Internal server error"}, "InternalServerErrorException"),
+            "429": (429, {"message": "Too Many Requests"}, "LimitExceededException")}
+
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
@@ -90,6 +95,9 @@ class GatewaySettings:
     schedule_interval_seconds: float | None = None
     #: How often the deployed wiring is re-read (a changed function configuration gets new workers).
     wiring_poll_seconds: float = 2.0
+    #: ``REALTIME_LOCAL_FAULTS``: @connections POSTs answering 500, 429 or timing out, for tests only
+    #: (wsctl/gateway/faults.py; docs/local.md "Fault injection (tests only)"). Nothing deployed has it.
+    faults: str | None = None
 
     @classmethod
     def from_env(cls, port: int) -> GatewaySettings:
@@ -102,6 +110,7 @@ class GatewaySettings:
             function_concurrency=int(_env_float("REALTIME_LOCAL_FUNCTION_CONCURRENCY", 1)),
             schedule_interval_seconds=float(schedule) if schedule else None,
             wiring_poll_seconds=_env_float("REALTIME_LOCAL_WIRING_POLL_SECONDS", 2.0),
+            faults=os.environ.get("REALTIME_LOCAL_FAULTS") or None,
         )
 
 
@@ -198,6 +207,10 @@ class Gateway:
         self.settings, self._read_wiring, self.session = settings, read_wiring, session
         self.aws_endpoint, self.code_store, self.log_dir = aws_endpoint, code_store, log_dir
         self.wiring: Wiring | None = None
+        #: Raises FaultSpecError at start for an invalid inline spec: a test never runs on a typo.
+        self.faults = FaultSwitch.from_env(settings.faults)
+        if self.faults is not None:
+            log.warning("fault injection is ON (REALTIME_LOCAL_FAULTS): @connections posts may fail on purpose")
         self.functions: dict[str, FunctionPool | BrokenFunction] = {}
         self.connections: dict[str, Connection] = {}
         self._server: asyncio.Server | None = None
@@ -242,6 +255,14 @@ class Gateway:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=1)
+
+    def close_connections(self, code: int, reason: str) -> int:
+        """Close every open connection (their clients reconnect); returns how many were open.
+        The local stack does this after restoring a dead emulator, whose snapshot may lack their rows."""
+        open_now = [c for c in self.connections.values() if c.closing_since is None]
+        for connection in open_now:
+            self._start_close(connection, code, reason)
+        return len(open_now)
 
     def _spawn(self, coroutine, key: tuple[str, str] | None = None) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -600,7 +621,15 @@ class Gateway:
             close = (_header(headers, "connection") or "").lower() == "close"
             prefix = self.stage_path + "/@connections/"
             connection_id = unquote(path[len(prefix):]) if path.startswith(prefix) else ""
-            status, payload, error_type = self._manage(method, connection_id, body)
+            fault = (self.faults.for_post(connection_id)
+                     if self.faults is not None and method == "POST" and connection_id in self.connections else None)
+            if fault is not None and fault.kind == "timeout":
+                await asyncio.sleep(fault.hold_seconds)
+                return  # no answer: the caller's read timeout fires; the socket closes
+            if fault is not None:
+                status, payload, error_type = INJECTED[fault.kind]
+            else:
+                status, payload, error_type = self._manage(method, connection_id, body)
             await self._respond(writer, status, payload, error_type=error_type, close=close)
             if close:
                 return

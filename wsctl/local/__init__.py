@@ -14,11 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--aws-port", type=int, help="emulator port (default: the local env's, else a free one)")
     up.add_argument("--dashboard-port", type=int,
                     help="demo dashboard port (default 5173, an allowed origin; else 3000, else a free one)")
-    up.add_argument("--fresh", action="store_true", help="ignore the emulator snapshot: cold start")
+    up.add_argument("--fresh", action="store_true", help="start empty: ignore the saved emulator (cold start, full terraform apply)")
     up.set_defaults(func=_run_up)
 
-    down = commands.add_parser("down", help="stop a running `wsctl local up`")
-    down.add_argument("--timeout", type=float, default=20.0, help=argparse.SUPPRESS)
+    down = commands.add_parser("down", help="stop a running `wsctl local up` (drained and saved for the next start)")
+    # the stop drains the broadcast queue (up to 15 s) and snapshots the emulator before it exits
+    down.add_argument("--timeout", type=float, default=60.0, help=argparse.SUPPRESS)
     down.set_defaults(func=_run_down)
 
     token = commands.add_parser("token", help="create a local user if needed and print its token (last line)")

@@ -1,9 +1,9 @@
-"""The demo dashboard of ``wsctl local up`` (docs/web.md): the realtime-client React components on an
+"""The demo dashboard of ``wsctl local up`` (docs/web.md): the @moc-realtime/client React components on an
 allowed local origin (``http://localhost:5173`` by default), with a local sign-in that gets a token of
 the local Cognito pool. Local only: nothing like it exists in a deployed stack (no route, no function,
 no credentials), and it listens on 127.0.0.1 only.
 
-Routes: ``GET /`` (the page), its static files from ``clients/web/dist/dashboard/`` (``make clients``),
+Routes: ``GET /`` (the page), its static files from ``clients/dashboard/dist/`` (``make clients``),
 ``GET /config.json`` (``ws_url``) and ``POST /local/token`` with ``{"user": "<name>"}``.
 """
 
@@ -26,7 +26,7 @@ from wsctl.targets import Target
 
 log = logging.getLogger("wsctl.local.dashboard")
 
-DIST = paths.REPO_ROOT / "clients" / "web" / "dist" / "dashboard"
+DIST = paths.REPO_ROOT / "clients" / "dashboard" / "dist"
 #: Tests shorten the dashboard's tokens (refresh tests); unset, the pool's own 1-hour tokens are used.
 TOKEN_LIFETIME_ENV = "REALTIME_LOCAL_TOKEN_LIFETIME_SECONDS"  # noqa: S105 - a variable name, not a secret
 LOCAL_HOSTS = ("localhost", "127.0.0.1")

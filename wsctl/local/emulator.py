@@ -1,7 +1,7 @@
 """The embedded AWS: moto server in its own process, on 127.0.0.1 only.
 
 Run as ``python -m wsctl.local.emulator --port N [--restore FILE]``. It prints one JSON line when
-it listens, then obeys commands on stdin (``snapshot <path>``) and exits when stdin closes, so it
+it listens, then obeys commands on stdin (``snapshot <path>``, ``refuse-broadcasts``) and exits when stdin closes, so it
 never outlives the ``wsctl local up`` that started it.
 
 moto is patched first where it would misbehave as the local stack uses it: no SQS→Lambda delivery
@@ -10,8 +10,10 @@ and index queries that do not re-cast every key on every comparison (wsctl/local
 
 Snapshots are moto's in-memory backends pickled as they are (locks, weak maps, lambdas factories
 and private keys are reduced to things that pickle). They are taken right after ``terraform
-apply`` and restored only when the synthesized stack, the Lambda zips, the terraform state and the
-moto version are byte-for-byte the ones they were taken with (see wsctl/local/state.py).
+apply`` and again when the stack stops cleanly (after the queue is drained and the gateway closed,
+so local users, the notification log and what is still queued survive a restart), and restored
+only when the synthesized stack, the Lambda zips, the terraform state and the moto version are
+byte-for-byte the ones they were taken with (see wsctl/local/stack.py).
 """
 
 from __future__ import annotations
@@ -111,6 +113,50 @@ def disable_builtin_sqs_delivery() -> None:
     Queue.add_message = add_message
 
 
+#: Set by the ``refuse-broadcasts`` command when the local stack stops (wsctl/local/up.py).
+BROADCASTS_REFUSED = threading.Event()
+
+
+def is_new_broadcast(body: str) -> bool:
+    """A message the web app (or ``wsctl broadcast``) enqueues, as opposed to the segment jobs the
+    broadcast function enqueues to finish a broadcast already accepted (``segment`` is backend-only)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return True
+    return not (isinstance(document, dict) and document.get("segment") is not None)
+
+
+def refuse_new_broadcasts_when_stopping() -> None:
+    """While the stack stops, SendMessage of a new broadcast fails with ``LocalStackStopping``
+    (not retried by the SDKs: a 400) instead of landing in a queue nobody drains any more; the
+    broadcast function's own segment jobs are still accepted, so what was accepted completes."""
+    from moto.sqs.exceptions import SQSException
+    from moto.sqs.models import SQSBackend
+
+    class LocalStackStopping(SQSException):
+        code = "LocalStackStopping"
+        message = "the local stack is stopping: broadcasts are refused until `make local` runs again"
+
+    send_message, send_message_batch = SQSBackend.send_message, SQSBackend.send_message_batch
+
+    def refused(bodies: list[str]) -> bool:
+        return BROADCASTS_REFUSED.is_set() and any(is_new_broadcast(body) for body in bodies)
+
+    def guarded_send_message(self: SQSBackend, queue_name: str, message_body: str, *args: Any, **kwargs: Any) -> Any:
+        if refused([message_body]):
+            raise LocalStackStopping()
+        return send_message(self, queue_name, message_body, *args, **kwargs)
+
+    def guarded_send_message_batch(self: SQSBackend, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
+        if refused([entry.get("MessageBody", "") for entry in entries.values()]):
+            raise LocalStackStopping()
+        return send_message_batch(self, queue_name, entries)
+
+    SQSBackend.send_message = guarded_send_message
+    SQSBackend.send_message_batch = guarded_send_message_batch
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wsctl.local.emulator")
     parser.add_argument("--port", type=int, required=True)
@@ -128,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         disable_builtin_sqs_delivery()
+        refuse_new_broadcasts_when_stopping()
         patch_emulator()
         if args.restore is not None:
             restore_backends(args.restore)
@@ -142,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if command == "snapshot":
                 reply(ok=True, bytes=snapshot_backends(Path(argument)))
+            elif command == "refuse-broadcasts":
+                BROADCASTS_REFUSED.set()
+                reply(ok=True)
             else:
                 reply(error=f"unknown command {command!r}")
         except Exception as error:  # noqa: BLE001 - reported to the parent as one line

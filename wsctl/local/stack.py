@@ -21,11 +21,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from wsctl.errors import WsctlError
 from wsctl.local import paths
+from wsctl.local.progress import ApplyProgress
 
 SYNTH_INPUTS = ("main.py", "cdktf.json", "pyproject.toml", "environments/local.toml")
 SYNTH_INPUT_DIRS = ("stacks", "lambda_src")
@@ -140,9 +142,11 @@ def state_file() -> Path:
     return paths.STATE_FILE
 
 
-def apply(endpoints: dict[str, str], *, refresh: bool = True) -> dict[str, Any]:
+def apply(endpoints: dict[str, str], *, refresh: bool = True,
+          report: Callable[[str], None] | None = None) -> dict[str, Any]:
     """terraform init + apply; returns the flattened outputs.
 
+    ``report`` receives a progress line every few seconds (wsctl/local/progress.py).
     ``refresh=False`` when the emulator was just restored from the snapshot saved with this very
     state: reading every resource back would only find what the state already says.
     """
@@ -154,12 +158,70 @@ def apply(endpoints: dict[str, str], *, refresh: bool = True) -> dict[str, Any]:
     state.parent.mkdir(parents=True, exist_ok=True)
     # The state path is given at init so that it follows REALTIME_LOCAL_DIR (environments/local.toml
     # names the default one, which is where it lands without the variable).
+    if report is not None:
+        report("terraform init (providers from the offline mirror)")
     _run([terraform, "init", "-input=false", "-no-color", "-reconfigure", f"-backend-config=path={state}"],
          cwd=paths.STACK_DIR, env=env, log_name="terraform-init.log", what="terraform init")
-    _run([terraform, "apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=32",
-          f"-refresh={'true' if refresh else 'false'}"],
-         cwd=paths.STACK_DIR, env=env, log_name="terraform-apply.log", what="terraform apply")
+    run_apply([terraform, "apply", "-json", "-auto-approve", "-input=false", "-no-color", "-parallelism=32",
+               f"-refresh={'true' if refresh else 'false'}"], env=env, report=report)
     return outputs(env, terraform)
+
+
+#: Seconds between two progress lines during the apply.
+PROGRESS_INTERVAL_SECONDS = 5.0
+
+
+def run_apply(command: list[str], *, env: dict[str, str], report: Callable[[str], None] | None,
+              interval: float = PROGRESS_INTERVAL_SECONDS) -> ApplyProgress:
+    """Run ``terraform apply -json``, its messages into ``terraform-apply.log`` (and the raw JSON
+    lines into ``terraform-apply.jsonl``), and a progress line to ``report`` every ``interval``
+    seconds and when it ends."""
+    import queue
+    import threading
+
+    paths.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = paths.LOG_DIR / "terraform-apply.log"
+    progress = ApplyProgress()
+    lines: queue.Queue[str | None] = queue.Queue()
+    process = subprocess.Popen(command, cwd=paths.STACK_DIR, env=env, stdout=subprocess.PIPE,  # noqa: S603
+                               stderr=subprocess.STDOUT, text=True, errors="replace")
+    assert process.stdout is not None  # noqa: S101 - piped above
+
+    def pump(stream: Any) -> None:
+        for raw in stream:
+            lines.put(raw)
+        lines.put(None)
+
+    threading.Thread(target=pump, args=(process.stdout,), daemon=True, name="terraform-apply-output").start()
+    next_report = time.monotonic() + interval
+    try:
+        with open(log_path, "w") as log, open(log_path.with_suffix(".jsonl"), "w") as raw_log:
+            while True:
+                try:
+                    raw = lines.get(timeout=max(next_report - time.monotonic(), 0.01))
+                except queue.Empty:
+                    raw = ""
+                if raw is None:
+                    break
+                if raw:
+                    raw_log.write(raw)
+                    message = progress.feed(raw)
+                    if message is not None:
+                        log.write(message + "\n")
+                if report is not None and time.monotonic() >= next_report:
+                    report(progress.line())
+                    next_report = time.monotonic() + interval
+            returncode = process.wait()
+    except BaseException:
+        process.terminate()
+        process.wait()
+        raise
+    if report is not None:
+        report(progress.line())
+    if returncode != 0:
+        first = progress.errors[0] if progress.errors else "no error reported"
+        raise WsctlError(f"terraform apply failed: {first[:300]} (full log: {log_path.relative_to(paths.REPO_ROOT)})")
+    return progress
 
 
 def outputs(env: dict[str, str], terraform: str) -> dict[str, Any]:

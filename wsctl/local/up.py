@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,11 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # an exited process its parent has not reaped yet (a zombie) has stopped
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def running_instance() -> dict[str, Any] | None:
@@ -73,6 +78,16 @@ class Emulator:
         #: Where moto.log goes (the benchmark passes its own folder, never the developer's .local/).
         self.log_dir = log_dir
         self.process: subprocess.Popen | None = None
+        # one command and its answer at a time (the stop sequence and the supervisor both talk to it)
+        self._commands = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def exit_code(self) -> int | None:
+        """None while it runs; its exit status (negative: the signal) once it has died."""
+        return None if self.process is None else self.process.poll()
 
     @property
     def endpoint(self) -> str:
@@ -109,14 +124,26 @@ class Emulator:
         line = self.process.stdout.readline()
         return json.loads(line) if line else {"error": "the emulator exited (see .local/logs/moto.log)"}
 
+    def command(self, line: str, timeout: float) -> dict[str, Any]:
+        with self._commands:
+            if self.process is None or self.process.stdin is None or self.process.poll() is not None:
+                return {"error": "the emulator is not running"}
+            try:
+                self.process.stdin.write(line + "\n")
+                self.process.stdin.flush()
+            except OSError as error:
+                return {"error": f"the emulator does not listen: {error}"}
+            return self._reply(timeout=timeout)
+
     def snapshot(self, path: Path) -> bool:
-        assert self.process is not None and self.process.stdin is not None
-        self.process.stdin.write(f"snapshot {path}\n")
-        self.process.stdin.flush()
-        reply = self._reply(timeout=120)
+        reply = self.command(f"snapshot {path}", timeout=120)
         if "ok" not in reply:
             log.warning("no emulator snapshot (the next start will be cold): %s", reply.get("error"))
         return "ok" in reply
+
+    def refuse_broadcasts(self) -> bool:
+        """From now on SendMessage of a new broadcast fails with LocalStackStopping (emulator.py)."""
+        return "ok" in self.command("refuse-broadcasts", timeout=10)
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -125,6 +152,10 @@ class Emulator:
         with contextlib.suppress(OSError):
             if process.stdin:
                 process.stdin.close()
+        # Whatever is kept was snapshotted before this (a snapshot file is renamed into place whole),
+        # so there is nothing to wait for: SIGTERM ends it at once instead of moto's ~1 s shutdown.
+        with contextlib.suppress(OSError):
+            process.terminate()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -249,11 +280,14 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
         phases.mark("emulator")
     if restored and meta.get("deployed") == deployed:
         return emulator, meta["outputs"], "warm"
+    # The restored snapshot holds the developer's data (users, notification log, queue): if applying the
+    # changes fails, the state as it was goes back beside it, so the next start restores both again.
+    kept_state = state.read_bytes() if restored and state.is_file() else None
     paths.SNAPSHOT_META.unlink(missing_ok=True)
     try:
         log.info("terraform apply of %s (%s)", paths.STACK_NAME,
                  "changes since the snapshot" if restored else "everything, into an empty emulator")
-        outputs = stack.apply(endpoints, refresh=not restored)
+        outputs = stack.apply(endpoints, refresh=not restored, report=lambda line: log.info("%s", line))
         phases.mark("terraform")
         if emulator.snapshot(paths.SNAPSHOT_FILE):
             stack.write_json(paths.SNAPSHOT_META, {
@@ -262,8 +296,20 @@ def prepare(args: Any, phases: stack.Phases) -> tuple[Emulator, dict[str, Any], 
         phases.mark("snapshot")
     except BaseException:
         emulator.stop()
+        if kept_state is not None and not paths.SNAPSHOT_META.is_file():
+            keep_snapshot_pair(state, kept_state, meta)
         raise
     return emulator, outputs, "incremental" if restored else "cold"
+
+
+def keep_snapshot_pair(state: Path, state_bytes: bytes, meta: dict[str, Any]) -> None:
+    """Put back the terraform state the snapshot was saved with, and its meta: a consistent pair."""
+    temporary = state.with_name(state.name + ".kept")
+    temporary.write_bytes(state_bytes)
+    os.replace(temporary, state)
+    stack.write_json(paths.SNAPSHOT_META, meta)
+    log.warning("the apply did not finish: the saved emulator and its terraform state are kept, "
+                "the next start restores them and applies the changes again")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -296,7 +342,7 @@ def up(args: Any) -> int:
         endpoints = endpoints_document(outputs)
         dashboard = local_dashboard(dashboard_port, outputs)
         endpoints["dashboard_url"] = dashboard.url
-        return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard))
+        return asyncio.run(_serve(outputs, endpoints, phases, how, dashboard, emulator))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -307,7 +353,9 @@ def up(args: Any) -> int:
 
 
 async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: stack.Phases, how: str,
-                 dashboard: Any) -> int:
+                 dashboard: Any, emulator: Emulator) -> int:
+    from wsctl.local import lifecycle
+
     gateway = _gateway(outputs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -316,15 +364,35 @@ async def _serve(outputs: dict[str, Any], endpoints: dict[str, Any], phases: sta
     # The dashboard listens before the gateway is announced, so READY means both answer.
     dashboard.start()
     try:
-        await open_gateway(gateway, endpoints, phases, how)
+        await open_gateway(gateway, endpoints, phases, how, emulator)
     except BaseException:
         dashboard.stop()
         raise
+    supervisor = lifecycle.Supervisor(emulator, gateway, stop,
+                                      on_restored=lambda: _write_pid_file(gateway.settings.port, emulator.port, emulator))
+    supervising = loop.create_task(supervisor.run())
+
+    def supervisor_ended(task: asyncio.Task) -> None:
+        # an unsupervised stack is the half-alive state this exists to prevent: stop as a whole
+        if not task.cancelled() and task.exception() is not None:
+            supervisor.failure = supervisor.failure or f"the emulator supervisor failed: {task.exception()!r}"
+            log.error("%s: stopping the local stack", supervisor.failure)
+            stop.set()
+
+    supervising.add_done_callback(supervisor_ended)
     await stop.wait()
-    log.info("stopping")
-    dashboard.stop()
-    await gateway.stop()
+    await asyncio.wait([supervising])  # it returns at its next look, or once a restore under way has finished
+    sqs = gateway.session.client("sqs", endpoint_url=outputs["aws_endpoint"])
+    await lifecycle.stop_in_order(emulator, gateway, dashboard, sqs, outputs["broadcast_queue_url"])
+    if supervisor.failure is not None:
+        raise WsctlError(supervisor.failure)
     return 0
+
+
+def _write_pid_file(port: int, aws_port: int | None, emulator: Emulator | None) -> None:
+    """``emulator_pid`` names the moto process the supervisor watches (rewritten when it is restored)."""
+    stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port, "aws_port": aws_port,
+                                      "emulator_pid": emulator.pid if emulator is not None else None})
 
 
 def _gateway(outputs: dict[str, Any]) -> Any:
@@ -348,7 +416,8 @@ def _gateway(outputs: dict[str, Any]) -> Any:
         log_dir=paths.LOG_DIR)
 
 
-async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Phases, how: str) -> None:
+async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Phases, how: str,
+                       emulator: Emulator | None = None) -> None:
     """Start the gateway, then announce it: ``.local/endpoints.json`` (atomically: a temporary file
     renamed into place), the pid file's ``ready`` and ``READY {json}``. Only once the gateway listens,
     so a tool that waits for the file or the line never connects before it can."""
@@ -360,8 +429,7 @@ async def open_gateway(gateway: Any, endpoints: dict[str, Any], phases: stack.Ph
         raise WsctlError(f"the gateway cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     phases.mark("gateway")
     stack.write_json(paths.ENDPOINTS_FILE, endpoints)
-    stack.write_json(paths.PID_FILE, {"pid": os.getpid(), "state": "ready", "port": port,
-                                      "aws_port": urlsplit(endpoints["aws_endpoint"]).port})
+    _write_pid_file(port, urlsplit(endpoints["aws_endpoint"]).port, emulator)
     log.info("%s start in %.1f s (%s)", how, phases.total,
              ", ".join(f"{k} {v:.1f} s" for k, v in phases.marks.items()))
     print("READY " + json.dumps(endpoints), flush=True)

@@ -1,6 +1,7 @@
-// `make clients` (npm run build -w realtime-publisher): one ESM module for Node >= 20, dependencies external.
+// `make clients` (npm run build -w @moc-realtime/publisher): one ESM module for Node >= 20, dependencies external.
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -19,6 +20,6 @@ await build({
   sourcemap: true,
   logLevel: "warning",
 });
-const tsc = join(root, "..", "web", "node_modules", ".bin", "tsc");
-execFileSync(tsc, ["-p", join(root, "tsconfig.json")], { stdio: "inherit" });
+const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.json")], { stdio: "inherit" });
 console.log(`built ${join(root, "dist")}`);

@@ -1,23 +1,19 @@
-// realtime-publisher: notify() for the web app's server functions (docs/web.md). It validates a broadcast
+// @moc-realtime/publisher: notify() for the web app's server functions (docs/web.md). It validates a broadcast
 // request against the schema's BroadcastRequest and sends it to the broadcast queue; the backend fans it out.
 import { SQSClient, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { awsCredentialsProvider } from "@vercel/oidc-aws-credentials-provider";
-import { broadcastRequestSchema } from "realtime-client/messages";
+import { broadcastRequestSchema, type BroadcastRequestInput } from "@moc-realtime/client/messages";
 
-export interface NotificationContent {
-  kind: "moc.upload.completed" | "moc.finalized" | "set.created" | "system.announcement";
-  title: string;
-  body?: string;
-  severity?: "info" | "success" | "warning" | "error";
-  /** An app-relative path (`/mocs/42`) or an `https://` URL. */
-  link?: string;
-  /** What it is about, for deep links: `{ type: "moc", id: "42" }`. */
-  resource?: { type: string; id: string };
-}
+/**
+ * What a notification says, generated from the schema's BroadcastRequest (schemas/messages.v1.json): `kind`,
+ * `title`, and optionally `body`, `severity`, `link` (an app-relative path or an `https://` URL) and `resource`
+ * (`{ type: "moc", id: "42" }`, for deep links).
+ */
+export type NotificationContent = BroadcastRequestInput["notification"];
 
 export interface NotifyRequest {
   /** Cognito `sub`s (1–1000), or every connected user (a global announcement, rate-limited by the backend). */
-  target: { userIds: string[] } | { all: true };
+  target: BroadcastRequestInput["target"];
   notification: NotificationContent;
   /** The idempotency key: the same id is delivered once, so derive it from the event (`moc-42-finalized`). Default: a random UUID. */
   id?: string;

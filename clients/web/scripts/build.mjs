@@ -1,7 +1,8 @@
-// `make clients` (npm run build -w realtime-client; DASHBOARD_DEBUG=1 for a readable React dev build): the library entries (ESM, dependencies external,
-// shared code in chunks), their type declarations, and the demo dashboard `wsctl local up` serves.
+// `make clients` (npm run build -w @moc-realtime/client): the library entries (ESM, dependencies external,
+// shared code in chunks) and their type declarations. The demo dashboard is its own workspace (clients/dashboard).
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -24,24 +25,13 @@ await build({
   logLevel: "warning",
 });
 
-execFileSync(join(root, "node_modules", ".bin", "tsc"), ["-p", join(root, "tsconfig.json")], { stdio: "inherit" });
+// Next.js App Router: the React entry's hooks and components run on the client. esbuild drops module-level
+// directives while bundling, so the directive goes on the built file; the map gets one empty line to match.
+const reactEntry = join(dist, "react.js");
+writeFileSync(reactEntry, `"use client";\n${readFileSync(reactEntry, "utf8")}`);
+const map = JSON.parse(readFileSync(`${reactEntry}.map`, "utf8"));
+writeFileSync(`${reactEntry}.map`, JSON.stringify({ ...map, mappings: `;${map.mappings}` }));
 
-// The dashboard is an app: everything bundled and minified, served as static files.
-const dashboard = join(dist, "dashboard");
-mkdirSync(dashboard, { recursive: true });
-await build({
-  entryPoints: { dashboard: "dashboard/main.tsx" },
-  absWorkingDir: root,
-  outdir: dashboard,
-  bundle: true,
-  minify: process.env.DASHBOARD_DEBUG !== "1",
-  format: "esm",
-  platform: "browser",
-  target: "es2022",
-  jsx: "automatic",
-  define: { "process.env.NODE_ENV": process.env.DASHBOARD_DEBUG === "1" ? '"development"' : '"production"' },
-  sourcemap: true,
-  logLevel: "warning",
-});
-for (const file of ["index.html", "dashboard.css"]) copyFileSync(join(root, "dashboard", file), join(dashboard, file));
+const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.json")], { stdio: "inherit" });
 console.log(`built ${dist}`);

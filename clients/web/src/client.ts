@@ -1,18 +1,28 @@
 // RealtimeClient: what the web app uses. It runs the Connection when this tab leads (or when there is no
-// tab coordination), mirrors the leader otherwise, drops duplicates by id and keeps the newest cursor.
+// tab coordination), mirrors the leader otherwise, delivers each notification once (by stream, epoch and
+// offset; src/streams.ts) and keeps the positions per user in the browser's storage across reloads.
 import { systemClock, type Clock } from "./clock.js";
 import { Connection, DEFAULT_HEARTBEAT, type HeartbeatSettings, type NetworkStatus, type WebSocketConstructor } from "./connection.js";
-import { Emitter, type ConnectionState, type Listener, type NotificationFrame, type RealtimeEvents } from "./events.js";
-import { SeenIds } from "./seen.js";
+import { Emitter, type ConnectionState, type Listener, type MachineState, type NotificationFrame, type RealtimeEvents } from "./events.js";
+import { browserStorage, Ledger, loadPositions, savePositions, type PositionStorage, type StreamsSnapshot } from "./streams.js";
 import { browserTabs, type RelayedEvent, type TabMessage, type TabTransport } from "./tabs.js";
+import { tokenTimes } from "./token.js";
+import { parseServerFrame } from "./validate.js";
 
 export interface RealtimeClientOptions {
   /** The WebSocket endpoint (`wss://…/<stage>`, locally the READY line's `ws_url`). */
   url: string;
-  /** Called before every (re)connect and before the token expires (in-band refresh). Reject to send the user to sign in. */
+  /**
+   * Called before every (re)connect and before the token expires (in-band refresh), with a 10 s deadline.
+   * Throw `AuthRequiredError` when the user must sign in again; any other failure is retried with backoff.
+   */
   getToken: () => Promise<string>;
   /** Share one connection among this browser's tabs (ADR 0009). A string scopes it (e.g. the user id); false: this tab connects alone. */
   tabs?: string | TabTransport | false;
+  /** Whose positions these are (the storage key); default: the `sub` of the token, read without verifying. */
+  userId?: string;
+  /** Where positions survive a reload; default `localStorage`, null: memory only. */
+  storage?: PositionStorage | null;
   heartbeat?: Partial<HeartbeatSettings>;
   WebSocket?: WebSocketConstructor;
   clock?: Clock;
@@ -24,29 +34,40 @@ const RELAYED: readonly RelayedEvent[] = ["resumed", "refetch", "reconnect-sched
 
 export class RealtimeClient {
   private readonly events = new Emitter<RealtimeEvents>();
-  private readonly seen = new SeenIds();
+  private readonly ledger = new Ledger();
   private readonly clock: Clock;
+  private readonly storage: PositionStorage | null;
   private readonly tabId: string;
   private readonly transport: TabTransport | null;
   private readonly cleanups: Array<() => void> = [];
   private connection: Connection | null = null;
   private releaseLeadership: (() => void) | null = null;
-  private cursor: string | null = null;
+  /** The user whose positions the ledger holds (and whose storage key it writes). */
+  private user: string | null = null;
   private toastTab: string | null = null;
   private started = false;
   private finished = false;
+  /** `auth-required` was emitted here and no tab has connected since (so it is emitted once per episode). */
+  private signInNeeded = false;
   private mirroredState: ConnectionState = "disconnected";
 
   constructor(private readonly options: RealtimeClientOptions) {
     this.clock = options.clock ?? systemClock;
+    this.storage = options.storage === undefined ? browserStorage() : options.storage;
     const random = options.random ?? Math.random;
     this.tabId = `tab-${Math.floor(random() * 2 ** 48).toString(36)}-${this.clock.now().toString(36)}`;
     const tabs = options.tabs ?? "default";
     this.transport = tabs === false ? null : typeof tabs === "string" ? browserTabs(tabs) : tabs;
+    if (options.userId !== undefined) this.useUser(options.userId);
   }
 
   get state(): ConnectionState {
     return this.connection?.state ?? this.mirroredState;
+  }
+
+  /** The connection machine's state in the leader tab (null in a follower). */
+  get machineState(): MachineState | null {
+    return this.connection?.machine ?? null;
   }
 
   /** True while this tab holds the browser's connection (always, without tab coordination). */
@@ -54,19 +75,25 @@ export class RealtimeClient {
     return this.connection !== null;
   }
 
-  /** The newest notification cursor this browser has seen (sent in `resume` after a reconnect). */
-  get lastCursor(): string | null {
-    return this.cursor;
+  /** This tab's positions per stream and the offsets it holds above them (what `resume` will send). */
+  get positions(): StreamsSnapshot {
+    return this.ledger.streams.snapshot();
   }
 
   on<K extends keyof RealtimeEvents>(event: K, listener: Listener<RealtimeEvents[K]>): () => void {
     return this.events.on(event, listener);
   }
 
-  /** Connects (or joins this browser's connection). A stopped client stays stopped: create a new one. */
+  /**
+   * Connects (or joins this browser's connection). After `auth-required`, call it again once the user has
+   * signed in. A client ended with stop() stays stopped: create a new one.
+   */
   start(): void {
-    if (this.started) return;
     if (this.finished) throw new Error("this RealtimeClient was stopped: create a new one");
+    if (this.started) {
+      if (this.connection === null && this.releaseLeadership === null) this.compete();
+      return;
+    }
     this.started = true;
     if (this.transport === null) {
       this.lead();
@@ -78,7 +105,7 @@ export class RealtimeClient {
     this.cleanups.push(transport.onActive(() => this.becameActive()));
     transport.post({ kind: "hello", tab: this.tabId });
     if (transport.isActive()) this.becameActive();
-    this.releaseLeadership = transport.requestLeadership(() => this.lead());
+    this.compete();
   }
 
   stop(): void {
@@ -97,6 +124,12 @@ export class RealtimeClient {
 
   // --- leader -------------------------------------------------------------------------------------
 
+  /** Queue for the browser's connection (ADR 0009); without tab coordination, connect. */
+  private compete(): void {
+    if (this.transport === null) return this.lead();
+    this.releaseLeadership = this.transport.requestLeadership(() => this.lead());
+  }
+
   private lead(): void {
     if (!this.started) return;
     const relay = this.transport;
@@ -107,9 +140,10 @@ export class RealtimeClient {
         relay?.post({ kind: "event", tab: this.tabId, name, payload });
       });
     }
-    events.on("auth-required", (payload) => this.events.emit("auth-required", payload));
-    events.on("invalid-frame", (payload) => this.events.emit("invalid-frame", payload));
-    events.on("server-error", (payload) => this.events.emit("server-error", payload));
+    for (const name of ["transition", "invalid-frame", "unknown-frame", "server-error", "socket-error"] as const) {
+      events.on(name, (payload) => this.events.emit(name, payload as never));
+    }
+    events.on("auth-required", (payload) => this.authRequired(payload));
     this.connection = new Connection({
       url: this.options.url,
       getToken: this.options.getToken,
@@ -119,30 +153,58 @@ export class RealtimeClient {
       network: this.options.network ?? browserNetwork(),
       heartbeat: { ...DEFAULT_HEARTBEAT, ...this.options.heartbeat },
       events,
-      cursor: () => this.cursor,
-      onNotification: (frame, replayed) => this.onLeaderNotification(frame, replayed),
+      ledger: this.ledger,
+      deliver: (frame, replayed, original) => this.deliverAsLeader(frame, replayed, original),
+      onPositions: () => this.positionsChanged(),
+      onToken: (token) => this.useUser(this.options.userId ?? tokenTimes(token)?.subject ?? null),
       onState: (state) => {
+        if (state === "connected") this.signInNeeded = false;
         this.setMirroredState(state);
-        relay?.post({ kind: "state", tab: this.tabId, state, cursor: this.cursor });
+        relay?.post({ kind: "state", tab: this.tabId, state });
       },
     });
     this.connection.start();
   }
 
-  private onLeaderNotification(frame: NotificationFrame, replayed: boolean): void {
-    if (!this.accept(frame)) return;
+  /**
+   * The user must sign in: every tab is told, and this tab gives the connection up (the lock included), so
+   * that a tab whose getToken() works again — signed in there — takes over and connects (issue 18 §3).
+   */
+  private authRequired(payload: RealtimeEvents["auth-required"]): void {
+    this.connection = null;
+    if (!this.signInNeeded) this.events.emit("auth-required", payload);
+    this.signInNeeded = true;
+    // Told before the lock goes, so every tab hears it as a follower.
+    this.transport?.post({ kind: "event", tab: this.tabId, name: "auth-required", payload: { error: describeForTabs(payload.error) } });
+    this.setMirroredState("disconnected");
+    this.transport?.post({ kind: "state", tab: this.tabId, state: "disconnected" });
+    this.releaseLeadership?.();
+    this.releaseLeadership = null;
+  }
+
+  private deliverAsLeader(frame: NotificationFrame, replayed: boolean, original: unknown): void {
     const toastTab = this.toastTab ?? this.tabId;
-    this.transport?.post({ kind: "notification", tab: this.tabId, frame, replayed, toastTab });
+    this.transport?.post({ kind: "notification", tab: this.tabId, frame: original, replayed, toastTab });
     this.events.emit("notification", { notification: frame, replayed, toast: toastTab === this.tabId });
   }
 
-  // --- every tab -----------------------------------------------------------------------------------
-
-  /** Drops a duplicate (same id seen in the last 10 minutes) and keeps the newest cursor. */
-  private accept(frame: NotificationFrame): boolean {
-    this.advanceCursor(frame.data.cursor);
-    return frame.id === null || this.seen.add(frame.id, this.clock.now());
+  private positionsChanged(): void {
+    const snapshot = this.ledger.streams.snapshot();
+    if (this.user !== null) savePositions(this.storage, this.user, snapshot);
+    this.transport?.post({ kind: "positions", tab: this.tabId, snapshot });
   }
+
+  /** Positions belong to one user: load theirs from storage (a reload resumes instead of starting blind). */
+  private useUser(user: string | null): void {
+    if (user === null || user === this.user) return;
+    const switched = this.user !== null;
+    this.user = user;
+    const stored = loadPositions(this.storage, user);
+    if (switched) this.ledger.streams.restore(stored ?? { v: 1, positions: {}, held: {} });
+    else if (stored && Object.keys(this.ledger.streams.resumePositions()).length === 0) this.ledger.streams.restore(stored);
+  }
+
+  // --- every tab -----------------------------------------------------------------------------------
 
   private becameActive(): void {
     this.toastTab = this.tabId;
@@ -154,32 +216,54 @@ export class RealtimeClient {
     switch (message.kind) {
       case "hello":
         if (this.connection !== null) {
-          this.transport?.post({ kind: "state", tab: this.tabId, state: this.connection.state, cursor: this.cursor });
+          this.transport?.post({ kind: "state", tab: this.tabId, state: this.connection.state });
+          this.transport?.post({ kind: "positions", tab: this.tabId, snapshot: this.ledger.streams.snapshot() });
         }
         return;
       case "active":
         this.toastTab = message.tab;
+        this.connection?.check(); // a tab the user looks at again: is the connection still alive?
         return;
       case "bye":
         if (this.toastTab === message.tab) this.toastTab = null;
         return;
       case "state":
-        this.advanceCursor(message.cursor);
-        if (this.connection === null) this.setMirroredState(message.state);
+        if (this.connection !== null) return;
+        if (message.state === "connected") this.signInNeeded = false;
+        // Signed out here, but another tab connected again (signed in there): queue up to take over when it
+        // closes. Only on "connected": tabs that all need sign-in must not hand the lock around in a loop.
+        if (message.state === "connected" && this.releaseLeadership === null) this.compete();
+        this.setMirroredState(message.state);
+        return;
+      case "positions":
+        if (this.connection === null) this.ledger.streams.restore(message.snapshot);
         return;
       case "notification":
-        if (this.connection !== null || !this.accept(message.frame)) return;
-        this.toastTab = message.toastTab;
-        this.events.emit("notification", { notification: message.frame, replayed: message.replayed, toast: message.toastTab === this.tabId });
+        if (this.connection === null) this.deliverRelayed(message);
         return;
       case "event":
+        // auth-required also when this tab was granted the lock before the message arrived: every tab hears it.
+        if (message.name === "auth-required") {
+          if (!this.signInNeeded) this.events.emit("auth-required", message.payload as RealtimeEvents["auth-required"]);
+          this.signInNeeded = true;
+          return;
+        }
         if (this.connection === null) this.events.emit(message.name, message.payload as never);
         return;
     }
   }
 
-  private advanceCursor(cursor: string | null): void {
-    if (cursor !== null && (this.cursor === null || cursor > this.cursor)) this.cursor = cursor;
+  /** Relayed frames get the same rules as the socket's: validated here, delivered once. */
+  private deliverRelayed(message: Extract<TabMessage, { kind: "notification" }>): void {
+    const result = parseServerFrame(message.frame);
+    if (!result.ok || result.frame.type !== "notification") {
+      if (result.ok || result.reason === "invalid") this.events.emit("invalid-frame", { raw: safeJson(message.frame), error: "not a valid relayed notification" });
+      else this.events.emit("unknown-frame", { type: String((message.frame as { type?: unknown } | null)?.type) });
+      return;
+    }
+    if (this.ledger.accept(result.frame, true) === "duplicate") return;
+    this.toastTab = message.toastTab;
+    this.events.emit("notification", { notification: result.frame, replayed: message.replayed, toast: message.toastTab === this.tabId });
   }
 
   private setMirroredState(state: ConnectionState): void {
@@ -190,19 +274,35 @@ export class RealtimeClient {
   }
 }
 
-/** `navigator.onLine` with the `online` and `visibilitychange` events (ADR 0007: ping at once on both). */
+/** Errors are not all structured-cloneable (BroadcastChannel): other tabs get the message only. */
+function describeForTabs(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value).slice(0, 512);
+  } catch {
+    return String(value);
+  }
+}
+
+/** `navigator.onLine` with `online`, `offline` and `visibilitychange` (ADR 0007, ADR 0010, issue 18 §6). */
 export function browserNetwork(): NetworkStatus {
   const hasWindow = typeof window !== "undefined" && typeof document !== "undefined";
   return {
     online: () => (typeof navigator === "undefined" ? true : navigator.onLine !== false),
-    onWake(listener) {
+    watch(listener) {
       if (!hasWindow) return () => undefined;
       const online = () => listener("online");
+      const offline = () => listener("offline");
       const visible = () => document.visibilityState === "visible" && listener("visible");
       window.addEventListener("online", online);
+      window.addEventListener("offline", offline);
       document.addEventListener("visibilitychange", visible);
       return () => {
         window.removeEventListener("online", online);
+        window.removeEventListener("offline", offline);
         document.removeEventListener("visibilitychange", visible);
       };
     },

@@ -1,26 +1,22 @@
-// Notification ids seen recently (ADR 0009: drop a notification whose id was seen in the last 10 minutes).
+// Ids of delivered notifications that carry no stream position (frames of a server older than 2.0).
+// Frames with (stream, epoch, offset) are deduplicated exactly by src/streams.ts instead; this memory is
+// only bounded by count (no time window: a replay may come hours later).
 
-export const SEEN_TTL_MS = 10 * 60_000;
-const MAX_REMEMBERED = 5_000;
+export const MAX_REMEMBERED_IDS = 2_000;
 
 export class SeenIds {
-  private readonly seen = new Map<string, number>();
+  private readonly seen = new Set<string>();
 
-  constructor(private readonly ttlMs: number = SEEN_TTL_MS) {}
+  constructor(private readonly limit: number = MAX_REMEMBERED_IDS) {}
 
-  /** Records `id` at `now`; false when it was already seen within the TTL (a duplicate). */
-  add(id: string, now: number): boolean {
-    this.evict(now);
+  /** Records `id`; false when it was already seen (a duplicate). The oldest ids are forgotten past the limit. */
+  add(id: string): boolean {
     if (this.seen.has(id)) return false;
-    this.seen.set(id, now);
-    return true;
-  }
-
-  private evict(now: number): void {
-    // Insertion order is arrival order, so the oldest entries are first.
-    for (const [id, at] of this.seen) {
-      if (now - at < this.ttlMs && this.seen.size <= MAX_REMEMBERED) break;
-      this.seen.delete(id);
+    this.seen.add(id);
+    for (const oldest of this.seen) {
+      if (this.seen.size <= this.limit) break;
+      this.seen.delete(oldest);
     }
+    return true;
   }
 }

@@ -1,15 +1,23 @@
 // One connection per browser, shared with its tabs (ADR 0009): the tab holding the Web Lock is the
 // leader and owns the WebSocket; it relays every frame over a BroadcastChannel and decides which single
 // tab shows the toast (the one the user looked at last), so a browser shows one toast per notification.
-import type { ConnectionState, NotificationFrame, RealtimeEvents } from "./events.js";
+// Tabs may run different versions of this client (a tab not reloaded since a deploy): relayed frames are
+// the server's frames as received, and every tab validates them with the same forward-compatible rules.
+import type { ConnectionState, RealtimeEvents } from "./events.js";
+import type { StreamsSnapshot } from "./streams.js";
 
-export type RelayedEvent = "resumed" | "refetch" | "reconnect-scheduled" | "token-refreshed" | "token-refresh-failed" | "unavailable";
+export type RelayedEvent =
+  | "resumed" | "refetch" | "reconnect-scheduled" | "token-refreshed" | "token-refresh-failed" | "unavailable" | "auth-required";
 
 export type TabMessage =
   | { kind: "hello"; tab: string }
-  | { kind: "state"; tab: string; state: ConnectionState; cursor: string | null }
-  | { kind: "notification"; tab: string; frame: NotificationFrame; replayed: boolean; toastTab: string }
+  | { kind: "state"; tab: string; state: ConnectionState }
+  /** The leader's positions and held offsets after every change: a follower that takes over resumes from them. */
+  | { kind: "positions"; tab: string; snapshot: StreamsSnapshot }
+  /** `frame`: the server's frame as received (unknown fields included), validated again by the receiving tab. */
+  | { kind: "notification"; tab: string; frame: unknown; replayed: boolean; toastTab: string }
   | { kind: "event"; tab: string; name: RelayedEvent; payload: RealtimeEvents[RelayedEvent] }
+  /** This tab became the one the user looks at; the leader also checks its connection (a ping). */
   | { kind: "active"; tab: string }
   | { kind: "bye"; tab: string };
 

@@ -1,4 +1,24 @@
-// What the client needs to know about a JWT without verifying it (the server verifies): when it expires.
+// What the client needs to know about a JWT without verifying it (the server verifies): when it expires
+// and whose it is; and how getToken() says that only signing in again can help.
+
+/**
+ * Throw (or reject with) this from `getToken()` when the user must sign in again (the session is revoked
+ * or gone). Any other failure is transient: retried on the backoff schedule (issue 18 §3).
+ */
+export class AuthRequiredError extends Error {
+  constructor(message = "the user must sign in again", options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AuthRequiredError";
+  }
+}
+
+/** By name too, so an error class from another copy of this package (two bundles) still counts. */
+export function isAuthRequired(error: unknown): boolean {
+  return error instanceof AuthRequiredError || (error instanceof Error && error.name === "AuthRequiredError");
+}
+
+/** getToken() has this long to settle; then the attempt counts as a transient failure. */
+export const TOKEN_TIMEOUT_MS = 10_000;
 
 export interface TokenTimes {
   /** `exp` in epoch milliseconds. */

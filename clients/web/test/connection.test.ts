@@ -1,52 +1,8 @@
 import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import { RealtimeClient } from "../src/client.js";
-import type { RealtimeEvents } from "../src/events.js";
-import { FakeClock, FakeNetwork, FakeSocket, fakeToken, notification, settle } from "./fakes.js";
-
-interface Harness {
-  client: RealtimeClient;
-  clock: FakeClock;
-  network: FakeNetwork;
-  tokens: string[];
-  events: Array<[keyof RealtimeEvents, unknown]>;
-  of<K extends keyof RealtimeEvents>(name: K): Array<RealtimeEvents[K]>;
-}
-
-function harness(options: { lifetimeSeconds?: number; random?: number; getToken?: () => Promise<string> } = {}): Harness {
-  const clock = new FakeClock();
-  const network = new FakeNetwork();
-  const tokens: string[] = [];
-  const events: Array<[keyof RealtimeEvents, unknown]> = [];
-  const client = new RealtimeClient({
-    url: "ws://127.0.0.1:3001/local",
-    getToken:
-      options.getToken ??
-      (async () => {
-        const token = fakeToken(clock.now(), options.lifetimeSeconds ?? 3600);
-        tokens.push(token);
-        return token;
-      }),
-    tabs: false,
-    WebSocket: FakeSocket,
-    clock,
-    network,
-    random: () => options.random ?? 1,
-  });
-  const names: Array<keyof RealtimeEvents> = ["state", "notification", "resumed", "refetch", "reconnect-scheduled", "token-refreshed",
-    "token-refresh-failed", "auth-required", "unavailable", "invalid-frame", "server-error"];
-  for (const name of names) client.on(name, (payload) => events.push([name, payload]));
-  const of = <K extends keyof RealtimeEvents>(name: K) => events.filter(([n]) => n === name).map(([, p]) => p as RealtimeEvents[K]);
-  return { client, clock, network, tokens, events, of };
-}
-
-async function connected(h: Harness): Promise<FakeSocket> {
-  h.client.start();
-  await settle();
-  const socket = FakeSocket.last();
-  socket.open();
-  return socket;
-}
+import { AuthRequiredError } from "../src/token.js";
+import { connected, FakeClock, FakeNetwork, FakeSocket, fakeToken, harness, reopened, settle } from "./fakes.js";
 
 beforeEach(() => FakeSocket.reset());
 
@@ -82,6 +38,8 @@ test("an open-then-close loop backs off 1, 2, 4, 8, 16, 30, 30 s; 60 s stable re
     socket.open();
   }
   assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  h.server.answerResume(socket);
+  socket.answerPings = true;
   await h.clock.advance(60_000); // stable
   socket.drop(1006);
   assert.equal(h.of("reconnect-scheduled").at(-1)!.delayMs, 1000);
@@ -149,7 +107,7 @@ test("after RATE_LIMITED the refresh waits for the quiet minute; a new connectio
   const h = harness({ random: 0, lifetimeSeconds: 60 });
   const socket = await connected(h);
   socket.answerPings = true;
-  socket.receive(notification("n1", "c1"));
+  socket.receive(h.server.publish("user"));
   socket.receive({ type: "error", version: "1.0", data: { code: "RATE_LIMITED", message: "slow down", timestamp: "t", requestId: "r" } });
   await h.clock.advance(59_999);
   assert.equal(socket.sentOfType("refresh").length, 0);
@@ -159,7 +117,9 @@ test("after RATE_LIMITED the refresh waits for the quiet minute; a new connectio
   socket.drop(1000);
   await h.clock.advance(h.of("reconnect-scheduled").at(-1)!.delayMs);
   FakeSocket.last().open();
-  assert.deepEqual(FakeSocket.last().sentOfType("resume")[0]!.data, { after: "c1" });
+  assert.deepEqual(FakeSocket.last().sentOfType("resume")[0]!.data, {
+    positions: { user: { epoch: "uepoch1", offset: 1 }, global: { epoch: null, offset: 0 } },
+  });
 });
 
 test("a stopped client cannot be started again", async () => {
@@ -208,7 +168,7 @@ test("heartbeat: a ping every 210 +/- 15 s; a missing pong closes with 4000 and 
   assert.equal(socket.sentOfType("ping").length, 0);
   await h.clock.advance(1);
   const [ping] = socket.sentOfType("ping");
-  assert.equal(ping!.version, "1.0");
+  assert.equal(ping!.version, "2.0", "heartbeat pings are 2.0: their pongs carry the heads");
   socket.receive({ type: "pong", version: "1.0", id: ping!.id, data: { timestamp: "t" } });
   await h.clock.advance(225_000);
   const second = socket.sentOfType("ping")[1]!;
@@ -231,71 +191,46 @@ test("coming back online or to the tab pings at once", async () => {
   assert.equal(h.client.state, "reconnecting", "no pong: the connection died while hidden");
 });
 
-test("offline: no attempts are counted until the network returns, then it connects at once", async () => {
+test("offline: a distinct state at once, no attempts counted while offline, back at once on online", async () => {
+  // GIVEN a live connection (DevTools offline alone: the socket is not closed by anyone)
   const h = harness({ random: 1 });
   const socket = await connected(h);
-  h.network.isOnline = false;
-  socket.drop(1006);
+  // WHEN the browser goes offline
+  h.network.set(false);
+  // THEN the state is "offline" at once (not "Connected" until a heartbeat fails) and the socket is given up
+  assert.equal(h.client.state, "offline");
+  assert.equal(socket.closedWith, 1000);
   await h.clock.advance(120_000);
   assert.equal(FakeSocket.instances.length, 1, "no handshake while offline");
-  assert.equal(h.client.state, "reconnecting");
+  // WHEN it comes back THEN it connects at once (no backoff) and resumes from its positions
   h.network.set(true);
+  assert.equal(h.client.state, "reconnecting");
   await settle();
   assert.equal(FakeSocket.instances.length, 2);
   FakeSocket.last().open();
+  assert.ok(FakeSocket.last().sentOfType("resume")[0]!.data);
   FakeSocket.last().drop(1006);
-  assert.equal(h.of("reconnect-scheduled").at(-1)!.attempt, 2, "the outage counted as one attempt, not dozens");
+  assert.equal(h.of("reconnect-scheduled").at(-1)!.attempt, 1, "the outage counted no attempts");
 });
 
-test("resume with the newest cursor after a reconnect; replays of seen ids are dropped", async () => {
-  const h = harness({ random: 0 });
-  const socket = await connected(h);
-  assert.equal(socket.sentOfType("resume").length, 0, "a fresh client has no cursor: it just loaded its state");
-  socket.receive(notification("n1", "c0001"));
-  socket.receive(notification("n2", "c0002"));
-  socket.drop(1006);
-  await h.clock.advance(500);
-  const next = FakeSocket.last();
-  next.open();
-  const [resume] = next.sent;
-  assert.deepEqual(resume, { type: "resume", version: "1.1", id: resume!.id, data: { after: "c0002" } });
-  next.receive(notification("n2", "c0002")); // a duplicate from the replay
-  next.receive(notification("n3", "c0003"));
-  next.receive({ type: "resumed", version: "1.1", id: resume!.id, data: { recovered: true, replayed: 2 } });
-  next.receive(notification("n1", "c0001")); // an old one again: dropped, the cursor never moves back
-  const delivered = h.of("notification");
-  assert.deepEqual(delivered.map((n) => [n.notification.id, n.replayed]), [["n1", false], ["n2", false], ["n3", true]]);
-  assert.deepEqual(h.of("resumed"), [{ recovered: true, replayed: 2 }]);
-  assert.equal(h.client.lastCursor, "c0003");
-  assert.equal(h.of("refetch").length, 0);
-});
-
-test("recovered: false asks the app to refetch from the REST API", async () => {
-  const h = harness({ random: 0 });
-  const socket = await connected(h);
-  socket.receive(notification("n1", "c1"));
-  socket.drop(1006);
-  await h.clock.advance(500);
-  FakeSocket.last().open();
-  FakeSocket.last().receive({ type: "resumed", version: "1.1", data: { recovered: false, replayed: 0 } });
-  assert.deepEqual(h.of("refetch"), [{ reason: "not-recovered" }]);
-});
-
-test("a reconnect without any cursor cannot resume: refetch; a server without 1.1 refusing resume: refetch", async () => {
-  const h = harness({ random: 0 });
+test("online cuts a pending backoff short", async () => {
+  const h = harness({ random: 1 });
   let socket = await connected(h);
+  for (let i = 0; i < 5; i += 1) {
+    socket.drop(1006);
+    socket = await reopened(h);
+  }
   socket.drop(1006);
-  await h.clock.advance(500);
-  socket = FakeSocket.last();
-  socket.open();
-  assert.deepEqual(h.of("refetch"), [{ reason: "no-cursor" }]);
-  socket.receive(notification("n1", "c1"));
-  socket.drop(1006);
-  await h.clock.advance(1000);
-  socket = FakeSocket.last();
-  socket.open();
-  socket.receive({ type: "error", version: "1.0", data: { code: "INVALID_MESSAGE", message: "unknown type", timestamp: "t", requestId: "r" } });
-  assert.deepEqual(h.of("refetch").at(-1), { reason: "resume-refused" });
+  assert.equal(h.of("reconnect-scheduled").at(-1)!.delayMs, 30_000);
+  // WHEN the network reports it is back THEN the 30 s wait is cut: a handshake at once
+  h.network.set(true);
+  await settle();
+  assert.equal(FakeSocket.instances.length, 7);
+  // negative control: without an online event nothing happens before the backoff runs out
+  FakeSocket.last().drop(1006);
+  const before = FakeSocket.instances.length;
+  await h.clock.advance(h.of("reconnect-scheduled").at(-1)!.delayMs - 1);
+  assert.equal(FakeSocket.instances.length, before);
 });
 
 test("refresh before expiry keeps the connection; TOKEN_INVALID keeps it open with the old expiry", async () => {
@@ -306,25 +241,30 @@ test("refresh before expiry keeps the connection; TOKEN_INVALID keeps it open wi
   assert.equal(socket.sentOfType("refresh").length, 0);
   await h.clock.advance(1);
   const [refresh] = socket.sentOfType("refresh");
-  assert.equal(refresh!.version, "1.1");
+  assert.equal(refresh!.version, "2.0");
   assert.deepEqual(refresh!.data, { token: h.tokens[1] });
-  socket.receive({ type: "refreshed", version: "1.1", id: refresh!.id, data: { expiresAt: "2026-12-01T14:00:00.000Z" } });
+  socket.receive({ type: "refreshed", version: "2.0", id: refresh!.id, data: { expiresAt: "2026-12-01T14:00:00.000Z" } });
   assert.deepEqual(h.of("token-refreshed"), [{ expiresAt: "2026-12-01T14:00:00.000Z" }]);
-  await h.clock.advance(3_600_000);
+  await h.clock.advance(3_540_000);
   const second = socket.sentOfType("refresh")[1]!;
   assert.deepEqual(second.data, { token: h.tokens[2] }, "the next refresh follows the new token's expiry");
-  socket.receive({ type: "error", version: "1.1", id: second.id, data: { code: "TOKEN_INVALID", message: "not yours", timestamp: "t", requestId: "r" } });
+  socket.receive({ type: "error", version: "2.0", data: { code: "TOKEN_INVALID", message: "not yours", timestamp: "t", requestId: "r" } });
   assert.equal(h.of("token-refresh-failed").length, 1);
   assert.equal(socket.closedWith, null);
   assert.equal(h.client.state, "connected");
+  // ... and it is retried before the expiry (60 s left): on the backoff schedule, at most half the time left
+  await h.clock.advance(1_000);
+  assert.equal(socket.sentOfType("refresh").length, 3, "retried after TOKEN_INVALID");
+  assert.deepEqual(socket.sentOfType("refresh")[2]!.data, { token: h.tokens[3] });
 });
 
-test("getToken() failing sends the user to sign in and stops reconnecting", async () => {
-  const h = harness({ getToken: () => Promise.reject(new Error("session revoked")) });
+test("getToken() throwing AuthRequiredError sends the user to sign in and stops reconnecting", async () => {
+  const h = harness({ getToken: () => Promise.reject(new AuthRequiredError("session revoked")) });
   h.client.start();
   await settle();
   assert.equal(h.client.state, "disconnected");
   assert.equal(h.of("auth-required").length, 1);
+  await h.clock.advance(600_000);
   assert.equal(FakeSocket.instances.length, 0);
 });
 

@@ -1,6 +1,9 @@
 // A fake clock, a fake WebSocket and in-memory tabs: the client's tests drive time and the network.
 import type { Clock } from "../src/clock.js";
 import type { NetworkStatus, WebSocketLike } from "../src/connection.js";
+import { RealtimeClient } from "../src/client.js";
+import type { RealtimeEvents } from "../src/events.js";
+import type { Heads, Position, StreamName } from "../src/protocol.js";
 import type { TabMessage, TabTransport } from "../src/tabs.js";
 
 export class FakeClock implements Clock {
@@ -100,24 +103,39 @@ export class FakeSocket implements WebSocketLike {
 
 export class FakeNetwork implements NetworkStatus {
   isOnline = true;
-  private readonly listeners = new Set<(reason: "online" | "visible") => void>();
+  private readonly listeners = new Set<(event: "online" | "offline" | "visible") => void>();
 
   online(): boolean {
     return this.isOnline;
   }
 
-  onWake(listener: (reason: "online" | "visible") => void): () => void {
+  watch(listener: (event: "online" | "offline" | "visible") => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
+  /** Like the browser: `navigator.onLine` changes, then the `online`/`offline` event fires. */
   set(online: boolean): void {
     this.isOnline = online;
-    if (online) for (const listener of this.listeners) listener("online");
+    for (const listener of [...this.listeners]) listener(online ? "online" : "offline");
   }
 
   becomeVisible(): void {
-    for (const listener of this.listeners) listener("visible");
+    for (const listener of [...this.listeners]) listener("visible");
+  }
+}
+
+/** localStorage in memory (one per browser profile). */
+export class MemoryStorage {
+  readonly items = new Map<string, string>();
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null;
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, value);
+  }
+  removeItem(key: string): void {
+    this.items.delete(key);
   }
 }
 
@@ -212,11 +230,145 @@ export function fakeToken(issuedAtMs: number, lifetimeSeconds: number, sub = "us
   return `${encode({ alg: "RS256", kid: "test" })}.${encode({ sub, iat, exp: iat + lifetimeSeconds })}.signature`;
 }
 
-export function notification(id: string, cursor: string | null, title = `title ${id}`) {
+/**
+ * A notification frame. `place` is a 2.0 position (`{stream, epoch, offset}`), or a string/null: a frame
+ * without one (a server older than 2.0; the string becomes the retired 1.1 `cursor`, an unknown field now).
+ */
+export function notification(id: string, place: string | null | Place, title = `title ${id}`) {
+  const extra = place === null ? {} : typeof place === "string" ? { cursor: place } : place;
   return {
     type: "notification",
     version: "1.0",
     id,
-    data: { kind: "set.created", title, timestamp: "2026-12-01T12:00:00.000Z", ...(cursor === null ? {} : { cursor }) },
+    data: { kind: "set.created", title, timestamp: "2026-12-01T12:00:00.000Z", ...extra },
   };
 }
+
+export interface Place {
+  stream: StreamName;
+  epoch: string;
+  offset: number;
+}
+
+/**
+ * A scripted 2.0 server for one user: two streams with epochs and offsets, storing every notification and
+ * answering `resume` by docs/messages.md (replay (position, head] in offset order, then `resumed`).
+ */
+export class FakeServer {
+  readonly epochs: Record<StreamName, string> = { user: "uepoch1", global: "gepoch1" };
+  readonly heads: Record<StreamName, number> = { user: 0, global: 0 };
+
+  /** Stores the next notification of `stream` and returns its frame (not sent: the test decides). */
+  publish(stream: StreamName = "user"): ReturnType<typeof notification> {
+    this.heads[stream] += 1;
+    return this.frame(stream, this.heads[stream]);
+  }
+
+  frame(stream: StreamName, offset: number) {
+    return notification(`${stream}-${this.epochs[stream]}-${offset}`, { stream, epoch: this.epochs[stream], offset });
+  }
+
+  headsFrame(): Heads {
+    // A stream that never held a notification has the epoch null (docs/messages.md).
+    const head = (stream: StreamName): Position => ({ epoch: this.heads[stream] === 0 ? null : this.epochs[stream], offset: this.heads[stream] });
+    return { user: head("user"), global: head("global") };
+  }
+
+  /** The frames a `resume` with these positions replays, in offset order. */
+  replay(positions: Partial<Record<StreamName, Position>>): Array<ReturnType<typeof notification>> {
+    const frames = [];
+    for (const stream of ["user", "global"] as const) {
+      const position = positions[stream];
+      if (!position) continue;
+      for (let offset = position.offset + 1; offset <= this.heads[stream]; offset += 1) frames.push(this.frame(stream, offset));
+    }
+    return frames;
+  }
+
+  resumed(id: unknown, replayed: number, recovered = true, reason?: string) {
+    return { type: "resumed", version: "2.0", id, data: { recovered, replayed, heads: this.headsFrame(), ...(reason ? { reason } : {}) } };
+  }
+
+  /** Answers the last `resume` on `socket` completely: the replay, then `resumed`. */
+  answerResume(socket: FakeSocket): void {
+    const resume = socket.sentOfType("resume").at(-1);
+    if (!resume) throw new Error("no resume was sent");
+    const frames = this.replay((resume.data as { positions: Partial<Record<StreamName, Position>> }).positions);
+    for (const frame of frames) socket.receive(frame);
+    socket.receive(this.resumed(resume.id, frames.length));
+  }
+
+  pong(socket: FakeSocket): void {
+    const ping = socket.sentOfType("ping").at(-1);
+    if (!ping) throw new Error("no ping was sent");
+    socket.receive({ type: "pong", version: "2.0", id: ping.id, data: { timestamp: "t", heads: this.headsFrame() } });
+  }
+}
+
+// --- a client on the fakes, for the connection tests -------------------------------------------------
+
+export interface Harness {
+  client: RealtimeClient;
+  clock: FakeClock;
+  network: FakeNetwork;
+  tokens: string[];
+  server: FakeServer;
+  storage: MemoryStorage;
+  events: Array<[keyof RealtimeEvents, unknown]>;
+  of<K extends keyof RealtimeEvents>(name: K): Array<RealtimeEvents[K]>;
+}
+
+export function harness(options: {
+  lifetimeSeconds?: number; random?: number; getToken?: () => Promise<string>; storage?: MemoryStorage; clock?: FakeClock; server?: FakeServer;
+  sub?: string;
+} = {}): Harness {
+  const clock = options.clock ?? new FakeClock();
+  const storage = options.storage ?? new MemoryStorage();
+  const server = options.server ?? new FakeServer();
+  const network = new FakeNetwork();
+  const tokens: string[] = [];
+  const events: Array<[keyof RealtimeEvents, unknown]> = [];
+  const client = new RealtimeClient({
+    url: "ws://127.0.0.1:3001/local",
+    getToken:
+      options.getToken ??
+      (async () => {
+        const token = fakeToken(clock.now(), options.lifetimeSeconds ?? 3600, options.sub);
+        tokens.push(token);
+        return token;
+      }),
+    tabs: false,
+    WebSocket: FakeSocket,
+    clock,
+    network,
+    random: () => options.random ?? 1,
+    storage,
+  });
+  const names: Array<keyof RealtimeEvents> = ["state", "notification", "resumed", "refetch", "reconnect-scheduled", "token-refreshed",
+    "token-refresh-failed", "auth-required", "unavailable", "invalid-frame", "unknown-frame", "server-error", "socket-error", "transition"];
+  for (const name of names) client.on(name, (payload) => events.push([name, payload]));
+  const of = <K extends keyof RealtimeEvents>(name: K) => events.filter(([n]) => n === name).map(([, p]) => p as RealtimeEvents[K]);
+  return { client, clock, network, tokens, server, storage, events, of };
+}
+
+/** Starts the client, opens its socket and answers its first resume (a fresh tab adopts the heads). */
+export async function connected(h: Harness): Promise<FakeSocket> {
+  h.client.start();
+  await settle();
+  const socket = FakeSocket.last();
+  socket.open();
+  h.server.answerResume(socket);
+  return socket;
+}
+
+/** After a drop: waits out the scheduled delay, opens the next socket (the resume is left to the test). */
+export async function reopened(h: Harness): Promise<FakeSocket> {
+  await h.clock.advance(h.of("reconnect-scheduled").at(-1)!.delayMs);
+  const socket = FakeSocket.last();
+  socket.open();
+  return socket;
+}
+
+export const delivered = (h: Harness) => h.of("notification").map((n) => n.notification.id);
+export const userOffset = (h: Harness) => h.client.positions.positions.user?.offset;
+

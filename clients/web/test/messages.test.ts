@@ -7,7 +7,7 @@ import { broadcastRequestSchema, serverMessageSchema } from "../src/messages.js"
 
 test("src/messages.ts is what the generator makes of schemas/messages.v1.json", () => {
   const expected = generateMessages(JSON.parse(readFileSync(SCHEMA_PATH, "utf8")));
-  assert.equal(readFileSync(OUTPUT_PATH, "utf8"), expected, "stale: run `npm run generate -w realtime-client`");
+  assert.equal(readFileSync(OUTPUT_PATH, "utf8"), expected, "stale: run `npm run generate -w @moc-realtime/client`");
 });
 
 test("the generator refuses a schema without the parts the clients use", () => {
@@ -15,17 +15,22 @@ test("the generator refuses a schema without the parts the clients use", () => {
 });
 
 test("server frames of every type parse; wrong ones do not", () => {
+  const heads = { user: { epoch: "k3x9q2", offset: 42 }, global: { epoch: null, offset: 0 } };
   const good = [
-    { type: "pong", version: "1.1", id: "hb-1", data: { timestamp: "2026-12-01T12:00:00.000Z" } },
-    { type: "notification", version: "1.0", id: "n-1", data: { kind: "moc.finalized", title: "t", timestamp: "x", cursor: "c1" } },
-    { type: "resumed", version: "1.1", data: { recovered: true, replayed: 3 } },
-    { type: "refreshed", version: "1.1", data: { expiresAt: "2026-12-01T13:00:00.000Z" } },
-    { type: "error", version: "1.0", data: { code: "TOKEN_INVALID", message: "m", timestamp: "t", requestId: "r" } },
+    { type: "pong", version: "1.0", id: "hb-1", data: { timestamp: "2026-12-01T12:00:00.000Z" } },
+    { type: "pong", version: "2.0", id: "hb-2", data: { timestamp: "2026-12-01T12:00:00.000Z", heads } },
+    { type: "notification", version: "1.0", id: "n-1", data: { kind: "moc.finalized", title: "t", timestamp: "x", stream: "user", epoch: "k3x9q2", offset: 43 } },
+    { type: "resumed", version: "2.0", data: { recovered: true, replayed: 3, heads } },
+    { type: "resumed", version: "2.0", data: { recovered: false, replayed: 0, heads, reason: "expired" } },
+    { type: "refreshed", version: "2.0", data: { expiresAt: "2026-12-01T13:00:00.000Z" } },
+    { type: "error", version: "1.0", data: { code: "CONNECTION_UNKNOWN", message: "m", timestamp: "t", requestId: "r" } },
   ];
   const bad = [
-    { type: "pong", version: "2.0", data: { timestamp: "t" } },
+    { type: "pong", version: "1.1", data: { timestamp: "t" } },
     { type: "notification", version: "1.0", data: { kind: "nope", title: "t", timestamp: "x" } },
-    { type: "resumed", version: "1.1", data: { recovered: "yes", replayed: 0 } },
+    { type: "notification", version: "1.0", data: { kind: "moc.finalized", title: "t", timestamp: "x", stream: "user", epoch: "k", offset: 0 } },
+    { type: "resumed", version: "2.0", data: { recovered: "yes", replayed: 0, heads } },
+    { type: "resumed", version: "2.0", data: { recovered: true, replayed: 0 } },
     { type: "error", version: "1.0", data: { code: "NOPE", message: "m", timestamp: "t", requestId: "r" } },
     { type: "surprise", version: "1.0" },
   ];

@@ -12,12 +12,18 @@ async function storeOverClient() {
     url: "ws://x/local", getToken: async () => fakeToken(clock.now(), 3600), tabs: false,
     WebSocket: FakeSocket, clock, network: new FakeNetwork(), random: () => 0,
   });
-  const store = new RealtimeStore(2, () => clock.now());
+  const store = new RealtimeStore({ maxNotifications: 2, clock });
   store.attach(client);
   client.start();
   await settle();
-  FakeSocket.last().open();
-  return { store, clock, socket: FakeSocket.last() };
+  const socket = FakeSocket.last();
+  socket.open();
+  await settle();
+  // A fresh tab's first resume (no positions) is answered before the live frames of the tests.
+  const resume = socket.sentOfType("resume").at(-1);
+  const empty = { epoch: null, offset: 0 };
+  socket.receive({ type: "resumed", version: "2.0", id: resume?.id ?? null, data: { recovered: true, replayed: 0, heads: { user: empty, global: empty } } });
+  return { store, clock, socket };
 }
 
 const render = (store: RealtimeStore, element: React.ReactElement) =>

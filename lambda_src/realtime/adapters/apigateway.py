@@ -6,9 +6,10 @@ requests, a fraction of the CPU); this one serves the ops CLI and is the benchma
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from realtime.errors import DeliveryFailed, DomainError, StaleConnection, Throttled
+from realtime.errors import DeliveryFailed, DeliveryUnavailable, DomainError, StaleConnection, Throttled
 from realtime.ports import ConnectionInfo
 
 _THROTTLE_CODES = {"LimitExceededException", "TooManyRequestsException", "ThrottlingException",
@@ -21,12 +22,21 @@ def management_api_error(code: str, status: int | None, connection_id: str) -> D
         return StaleConnection(connection_id)
     if code in _THROTTLE_CODES or status == 429:
         return Throttled(code or "429")
+    if status is not None and status >= 500:
+        return DeliveryUnavailable(f"{code or 'error'} ({status})")
     return DeliveryFailed(f"{code or 'error'} ({status})")
 
 
 def _translate(error: ClientError, connection_id: str) -> Exception:
     return management_api_error(error.response.get("Error", {}).get("Code", ""),
                                 error.response.get("ResponseMetadata", {}).get("HTTPStatusCode"), connection_id)
+
+
+def _below_http(error: BotoCoreError) -> DeliveryFailed:
+    """Timeouts, refused and reset connections may pass (retried); a client-side error will not."""
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return DeliveryUnavailable(type(error).__name__)
+    return DeliveryFailed(type(error).__name__)
 
 
 class ApiGatewayNotifier:
@@ -39,7 +49,7 @@ class ApiGatewayNotifier:
         except ClientError as error:
             raise _translate(error, connection_id) from None
         except BotoCoreError as error:
-            raise DeliveryFailed(type(error).__name__) from None
+            raise _below_http(error) from None
 
     def close(self, connection_id: str) -> None:
         try:
@@ -47,7 +57,7 @@ class ApiGatewayNotifier:
         except ClientError as error:
             raise _translate(error, connection_id) from None
         except BotoCoreError as error:
-            raise DeliveryFailed(type(error).__name__) from None
+            raise _below_http(error) from None
 
     def get(self, connection_id: str) -> ConnectionInfo:
         try:
@@ -55,7 +65,7 @@ class ApiGatewayNotifier:
         except ClientError as error:
             raise _translate(error, connection_id) from None
         except BotoCoreError as error:
-            raise DeliveryFailed(type(error).__name__) from None
+            raise _below_http(error) from None
         identity = info.get("Identity") or {}
         return ConnectionInfo(connected_at=info["ConnectedAt"].timestamp(),
                               last_active_at=info["LastActiveAt"].timestamp(),

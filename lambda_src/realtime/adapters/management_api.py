@@ -5,8 +5,10 @@ by botocore's own ``SigV4Auth`` for ``execute-api`` — over :class:`KeepAlivePo
 Credentials come from the process's botocore session (``realtime.adapters.aws.session``, the
 provider chain every other client of the handler uses); they are frozen per
 request, so ``RefreshableCredentials`` renew exactly when botocore would renew them. Errors map to
-the domain like :class:`~realtime.adapters.apigateway.ApiGatewayNotifier` (one shared table);
-nothing is retried here (FanOut owns the backoff on Throttled).
+the domain like :class:`~realtime.adapters.apigateway.ApiGatewayNotifier` (one shared table): 410 is
+``StaleConnection``, 429/LimitExceeded ``Throttled``, 5xx and failures below HTTP (the 5 s read
+timeout, a refused or reset connection) ``DeliveryUnavailable``, any other status ``DeliveryFailed``.
+Nothing is retried here: FanOut owns the backoff (ADR 0019).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from botocore.httpsession import get_cert_path
 from realtime.adapters import aws
 from realtime.adapters.apigateway import management_api_error
 from realtime.adapters.keepalive_http import HttpError, KeepAlivePool, Response
-from realtime.errors import DeliveryFailed
+from realtime.errors import DeliveryFailed, DeliveryUnavailable
 from realtime.ports import ConnectionInfo
 
 SIGNING_SERVICE = "execute-api"
@@ -131,8 +133,8 @@ class ManagementApiNotifier:
         headers = {name: value for name, value in request.headers.items() if name != "Host"}
         try:
             response = self._pool.request(method, target, headers, body)
-        except HttpError as error:
-            raise DeliveryFailed(str(error)) from None
+        except HttpError as error:  # below HTTP: connect, read timeout, reset — worth another attempt
+            raise DeliveryUnavailable(str(error)) from None
         if response.status < 300:
             return response
         raise management_api_error(_error_code(response), response.status, connection_id)

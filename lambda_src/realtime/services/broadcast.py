@@ -133,7 +133,7 @@ class BroadcastService:
 
     def _run(self, request: BroadcastRequest, remaining_millis: Callable[[], int]) -> BroadcastOutcome:
         if not isinstance(request.target, AllTarget):
-            return BroadcastOutcome("delivered", self._to_users(request, request.target.userIds))
+            return BroadcastOutcome("delivered", self._to_users(request, request.target.userIds, remaining_millis))
         segment = request.segment
         if segment is None:
             if not self.store.try_announce(request.id, int(self.clock.now()), self.announcement_interval):
@@ -156,7 +156,7 @@ class BroadcastService:
 
     def _store(self, partition: str, stream: str, request: BroadcastRequest) -> LogEntry | None:
         """Store the notification in one stream (or find it stored by an earlier attempt)."""
-        now = int(self.clock.now())
+        now = self.clock.now()
         built: list[str] = []
 
         def build(offset: int, epoch: str) -> str:
@@ -164,13 +164,14 @@ class BroadcastService:
                                                      offset=offset)).decode())
             return built[-1]
 
-        entry = self.log.append(partition, request.id, build, now, now + self.retention_seconds)
+        entry = self.log.append(partition, request.id, build, int(now), int(now) + self.retention_seconds)
         # A new entry carries the very frame built here; one stored by an earlier attempt was read back.
         if entry is not None and built and entry.frame is built[-1]:
             self.metrics.count("NotificationsStored")
         return entry
 
-    def _to_users(self, request: BroadcastRequest, user_ids: Sequence[str]) -> DeliveryReport:
+    def _to_users(self, request: BroadcastRequest, user_ids: Sequence[str],
+                  remaining_millis: Callable[[], int] | None = None) -> DeliveryReport:
         report = DeliveryReport()
         users = list(dict.fromkeys(user_ids))
         for start in range(0, len(users), self.user_chunk):
@@ -180,7 +181,7 @@ class BroadcastService:
             connections = self.store.connections_by_user(chunk)
             deliveries = [(connections.get(user, []), entries[user].frame.encode()) for user in chunk
                           if entries[user] is not None and connections.get(user)]
-            for delivered in self._users.map(lambda job: self.fan_out.deliver(*job), deliveries):
+            for delivered in self._users.map(lambda job: self.fan_out.deliver(*job, remaining_millis), deliveries):
                 report += delivered
         return report
 
@@ -201,7 +202,7 @@ class BroadcastService:
         cursor = request.cursor
         while True:
             page = self.store.scan_page(segment.index, segment.total, cursor)
-            report += self.fan_out.deliver(page.connection_ids, payload)
+            report += self.fan_out.deliver(page.connection_ids, payload, remaining_millis)
             cursor = page.cursor
             if cursor is None:
                 self.log.settle_segment(stored.offset, segment.index, segment.total, int(self.clock.now()))

@@ -24,7 +24,7 @@ from tests.e2e.conftest import REPO_ROOT
 CHROMIUM = "/usr/bin/chromium"
 PAGE_ORIGIN = "http://localhost:5173"
 EVIDENCE = REPO_ROOT / "build" / "evidence"
-#: axe-core from npm (a devDependency of realtime-client; npm hoists it to the root).
+#: axe-core from npm (a devDependency of @moc-realtime/client; npm hoists it to the root).
 AXE = next(p for p in (REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js",
                        REPO_ROOT / "clients" / "web" / "node_modules" / "axe-core" / "axe.min.js") if p.exists())
 
@@ -100,10 +100,10 @@ def publisher_env(local_dir: Path, path: str) -> dict[str, str]:
 
 
 def notify_with_publisher(stack: Any, title: str, user_id: str) -> int:
-    """Runs the real realtime-publisher (AWS SDK for JS) with the stack's .env.local; returns the epoch ms
+    """Runs the real @moc-realtime/publisher (AWS SDK for JS) with the stack's .env.local; returns the epoch ms
     just before notify() was called."""
     env = publisher_env(stack.local_dir, stack.env["PATH"])
-    script = ("import { notify } from 'realtime-publisher';"
+    script = ("import { notify } from '@moc-realtime/publisher';"
               "const request = JSON.parse(process.argv[1]);"
               "const calledAt = Date.now();"
               "const result = await notify(request);"

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from tests.e2e.support import connection_ids, enqueue_broadcast, wait_until
 from tests.e2e.web.conftest import (
     AXE,
+    PAGE_ORIGIN,
     alert_seen_at,
     kill_gateway_sockets,
     notify_with_publisher,
@@ -37,7 +38,7 @@ def test_sign_in_connects_and_notify_and_wsctl_broadcast_toast_within_two_second
     watch_alerts(page)
     user_id = local_stack.user_id(user)
 
-    # WHEN the web app's server calls notify() (realtime-publisher, the AWS SDK for JS)
+    # WHEN the web app's server calls notify() (@moc-realtime/publisher, the AWS SDK for JS)
     called_at = notify_with_publisher(local_stack, "Your MOC is live", user_id)
     # THEN a role=alert toast shows it within 2 s of the call
     seen = alert_seen_at(page, "Your MOC is live")
@@ -73,27 +74,85 @@ def test_network_loss_reconnects_on_the_backoff_schedule(dashboard, local_stack)
     # WHEN the network goes away without a close frame (offline, and the open socket killed)
     dashboard.context.set_offline(True)
     kill_gateway_sockets(port)
-    # THEN "Reconnecting", and while offline it waits for the network instead of counting attempts
-    expect(status).to_have_text("Reconnecting", timeout=5_000)
-    screenshot(page, "reconnecting")
+    # THEN "Offline", and while offline it waits for the network instead of counting attempts
+    expect(status).to_have_text("Offline", timeout=2_000)
+    screenshot(page, "offline")
     page.wait_for_timeout(3_000)
-    expect(status).to_have_text("Reconnecting")
-    assert 0.5 <= _attempt_delay(page, 1) <= 1.0
-    assert "attempt 2" not in _log(page)
+    expect(status).to_have_text("Offline")
+    assert "reconnect attempt" not in _log(page)
+    # AND back online it reconnects at once
     dashboard.context.set_offline(False)
     expect(status).to_have_text("Connected", timeout=5_000)
 
     # WHEN the connection keeps dying right after it opened (no stable minute in between)
     # THEN each reconnect waits longer: attempt n after d/2..d with d = 2^(n-1) s
-    for attempt, longest in ((2, 2.0), (3, 4.0)):
+    for attempt, longest in ((1, 1.0), (2, 2.0), (3, 4.0)):
         kill_gateway_sockets(port)
         expect(status).to_have_text("Reconnecting", timeout=5_000)
+        if attempt == 1:
+            screenshot(page, "reconnecting")
         lost = time.monotonic()
         expect(status).to_have_text("Connected", timeout=int(longest * 1000) + 5_000)
         waited = time.monotonic() - lost
         delay = _attempt_delay(page, attempt)
         assert longest / 2 <= delay <= longest, delay
         assert waited >= delay - 0.25, (waited, delay)
+
+
+def test_devtools_offline_alone_leaves_connected_within_two_seconds_and_comes_back(dashboard, local_stack):
+    # GIVEN a connected tab
+    page = dashboard.open(unique("devtools"))
+    status = page.get_by_role("status")
+    # WHEN only the browser's network emulation goes offline (no socket is killed: the seed's scenario)
+    dashboard.context.set_offline(True)
+    started = time.monotonic()
+    # THEN the indicator leaves "Connected" within 2 s
+    expect(status).not_to_have_text("Connected", timeout=2_000)
+    assert time.monotonic() - started < 2.5
+    expect(status).to_have_text("Offline")
+    # AND comes back when the network does
+    dashboard.context.set_offline(False)
+    expect(status).to_have_text("Connected", timeout=5_000)
+
+
+def test_a_reload_resumes_from_the_stored_positions_and_toasts_nothing_twice(dashboard, local_stack):
+    # GIVEN a tab that has shown two notifications
+    user = unique("reload")
+    page = dashboard.open(user)
+    watch_alerts(page)
+    user_id = local_stack.user_id(user)
+    for title in ("First before reload", "Second before reload"):
+        enqueue_broadcast(local_stack, {"userIds": [user_id]}, title=title)
+        assert alert_seen_at(page, title) is not None
+    # WHEN one more is sent while the page reloads, and the user signs in again
+    page.reload()
+    enqueue_broadcast(local_stack, {"userIds": [user_id]}, title="Sent during the reload")
+    watch_alerts(page)
+    page.get_by_label("User").fill(user)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("status")).to_have_text("Connected", timeout=15_000)
+    # THEN it resumes from the positions kept in the browser: the missed one is toasted, recovered true
+    assert alert_seen_at(page, "Sent during the reload") is not None, _log(page)
+    expect(page.get_by_role("log", name="Connection log")).to_contain_text("resumed: recovered true", timeout=5_000)
+    # AND the two it had shown before the reload are not toasted again
+    page.wait_for_timeout(1_500)
+    for title in ("First before reload", "Second before reload"):
+        assert alert_seen_at(page, title, timeout=0.5) is None, f"{title} toasted twice"
+
+
+def test_strict_mode_opens_one_socket(dashboard, local_stack):
+    # GIVEN the dashboard, which renders its provider under React.StrictMode (double mount in development)
+    page = dashboard.context.new_page()
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.goto(PAGE_ORIGIN + "/")
+    # WHEN the user signs in
+    page.get_by_label("User").fill(unique("strict"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("status")).to_have_text("Connected", timeout=15_000)
+    page.wait_for_timeout(1_000)
+    # THEN exactly one WebSocket was opened
+    assert len(sockets) == 1, sockets
 
 
 def test_a_notification_sent_during_the_outage_is_shown_after_the_reconnect(dashboard, local_stack):
@@ -108,7 +167,7 @@ def test_a_notification_sent_during_the_outage_is_shown_after_the_reconnect(dash
     # WHEN the network is lost and a notification is sent meanwhile
     dashboard.context.set_offline(True)
     kill_gateway_sockets(urlsplit(local_stack.ws_url).port)
-    expect(page.get_by_role("status")).to_have_text("Reconnecting", timeout=5_000)
+    expect(page.get_by_role("status")).to_have_text("Offline", timeout=5_000)
     enqueue_broadcast(local_stack, {"userIds": [user_id]}, title="Sent during the outage")
     page.wait_for_timeout(2_000)
     dashboard.context.set_offline(False)
@@ -121,6 +180,36 @@ def test_a_notification_sent_during_the_outage_is_shown_after_the_reconnect(dash
     page.get_by_role("button", name=re.compile(r"^Notifications")).click()
     center = page.get_by_role("list", name="Recent notifications")
     expect(center.get_by_role("listitem")).to_have_count(2)
+
+
+def test_a_replay_of_more_than_three_is_one_summary_toast_that_opens_the_center(dashboard, local_stack):
+    # GIVEN a connected tab that has received one notification (so it can resume)
+    user = unique("replay")
+    page = dashboard.open(user)
+    user_id = local_stack.user_id(user)
+    enqueue_broadcast(local_stack, {"userIds": [user_id]}, title="Before the gap")
+    expect(page.get_by_role("alert").filter(has_text="Before the gap")).to_be_visible(timeout=5_000)
+    page.get_by_role("button", name="Dismiss: Before the gap").click()
+
+    # WHEN five notifications are sent while its connection is down
+    dashboard.context.set_offline(True)
+    kill_gateway_sockets(urlsplit(local_stack.ws_url).port)
+    expect(page.get_by_role("status")).to_have_text("Offline", timeout=5_000)
+    for n in range(5):
+        enqueue_broadcast(local_stack, {"userIds": [user_id]}, title=f"Missed {n}")
+    page.wait_for_timeout(2_000)
+    dashboard.context.set_offline(False)
+
+    # THEN the replay is one toast, "5 new notifications", and its button opens the center listing all six
+    expect(page.get_by_role("status")).to_have_text("Connected", timeout=5_000)
+    expect(page.get_by_role("alert")).to_have_count(1, timeout=10_000)
+    summary = page.get_by_role("button", name="5 new notifications", exact=True)
+    expect(summary).to_be_visible()
+    screenshot(page, "summary")
+    summary.click()
+    expect(page.get_by_role("button", name=re.compile(r"^Notifications"))).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_role("list", name="Recent notifications").get_by_role("listitem")).to_have_count(6)
+    expect(page.get_by_role("alert")).to_have_count(0)
 
 
 def test_token_refresh_keeps_the_tab_connected_past_its_first_token(dashboard, local_stack):

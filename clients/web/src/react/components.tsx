@@ -1,18 +1,19 @@
 // Thin components over useRealtime(), accessible by construction: roles and names first (STYLE.md).
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
 import type { ConnectionState } from "../events.js";
-import { useRealtime } from "./provider.js";
-import type { NotificationItem } from "./store.js";
+import { useConnectionState, useNotifications, useRealtimeActions, useRealtimeSelector } from "./provider.js";
+import type { NotificationItem, RealtimeSnapshot } from "./store.js";
 
 export const STATUS_TEXT: Record<ConnectionState, string> = {
   connecting: "Connecting",
   connected: "Connected",
   reconnecting: "Reconnecting",
+  offline: "Offline",
   disconnected: "Disconnected",
 };
 
 export function ConnectionStatusIndicator({ className = "" }: { className?: string }) {
-  const { state } = useRealtime();
+  const state = useConnectionState();
   return (
     <div role="status" className={`rt-status rt-status--${state} ${className}`.trim()} data-state={state}>
       {/* A shape per state (drawn by the stylesheet) next to the words: colour is never the only signal. */}
@@ -38,35 +39,48 @@ function NotificationLink({ item }: { item: NotificationItem }) {
   return link ? <a className="rt-link" href={link} aria-label={`Open: ${title}`}>Open</a> : null;
 }
 
-/** The toasts this tab shows (exactly one tab per browser gets each one), newest last, until dismissed. */
-export function NotificationToast({ max = 3, autoDismissMs }: { max?: number; autoDismissMs?: number }) {
-  const { toasts, dismissToast, markRead } = useRealtime();
-  const visible = toasts.slice(-max);
-  // Keyed on the oldest visible toast, not on the array: any other store update must not restart its timer.
-  const oldest = visible[0]?.id;
-  useEffect(() => {
-    if (autoDismissMs === undefined || oldest === undefined) return;
-    const timer = setTimeout(() => dismissToast(oldest), autoDismissMs);
-    return () => clearTimeout(timer);
-  }, [autoDismissMs, oldest, dismissToast]);
+/**
+ * The toasts this tab shows (exactly one tab per browser gets each one), newest last: at most three, a replay
+ * of more than three as one summary that opens the center. Each dismisses itself after the provider's
+ * `toastMs` (8 s by default) unless the pointer is over it or focus is in it (WCAG 2.2.2); Escape or its
+ * button dismisses it.
+ */
+export function NotificationToast() {
+  const toasts = useRealtimeSelector(selectToasts);
+  const { dismissToast, markRead, pauseToast, resumeToast, setCenterOpen } = useRealtimeActions();
   return (
     <div className="rt-toasts" aria-label="New notifications" role="region">
-      {visible.map((item) => (
+      {toasts.map((toast) => (
         <div
-          key={item.id}
+          key={toast.id}
           role="alert"
-          className={`rt-toast rt-toast--${item.notification.data.severity ?? "info"}`}
-          onKeyDown={(event) => event.key === "Escape" && dismissToast(item.id)}
+          className={`rt-toast rt-toast--${toast.type === "summary" ? "info" : toast.item.notification.data.severity ?? "info"}`}
+          onKeyDown={(event) => event.key === "Escape" && dismissToast(toast.id)}
+          onMouseEnter={() => pauseToast(toast.id)}
+          onMouseLeave={() => resumeToast(toast.id)}
+          onFocus={() => pauseToast(toast.id)}
+          onBlur={(event) => !event.currentTarget.contains(event.relatedTarget as Node | null) && resumeToast(toast.id)}
         >
-          <NotificationText item={item} />
-          <NotificationLink item={item} />
+          {toast.type === "summary" ? (
+            <button type="button" className="rt-toast__summary" onClick={() => {
+              dismissToast(toast.id);
+              setCenterOpen(true);
+            }}>
+              {toast.count} new notifications
+            </button>
+          ) : (
+            <>
+              <NotificationText item={toast.item} />
+              <NotificationLink item={toast.item} />
+            </>
+          )}
           <button
             type="button"
             className="rt-toast__dismiss"
-            aria-label={`Dismiss: ${item.notification.data.title}`}
+            aria-label={`Dismiss: ${toast.type === "summary" ? `${toast.count} new notifications` : toast.item.notification.data.title}`}
             onClick={() => {
-              markRead(item.id);
-              dismissToast(item.id);
+              if (toast.type === "notification") markRead(toast.id);
+              dismissToast(toast.id);
             }}
           >
             ×
@@ -77,19 +91,33 @@ export function NotificationToast({ max = 3, autoDismissMs }: { max?: number; au
   );
 }
 
+const selectToasts = (snapshot: RealtimeSnapshot) => snapshot.toasts;
+const selectCenter = (snapshot: RealtimeSnapshot) => snapshot.centerOpen;
+const selectUnread = (snapshot: RealtimeSnapshot) => snapshot.unread;
+
 /**
  * Recent notifications with an unread count. Keyboard: the toggle opens the panel and focuses the
  * first notification; ArrowUp/ArrowDown/Home/End move between notifications; Enter or Space marks one
  * read; Escape closes the panel and returns focus to the toggle.
  */
 export function NotificationCenter({ onSelect }: { onSelect?: (item: NotificationItem) => void }) {
-  const { notifications, unread, markRead, markAllRead } = useRealtime();
-  const [open, setOpen] = useState(false);
+  const notifications = useNotifications();
+  const unread = useRealtimeSelector(selectUnread);
+  const open = useRealtimeSelector(selectCenter);
+  const { markRead, markAllRead, setCenterOpen: setOpen } = useRealtimeActions();
   const [active, setActive] = useState(0);
   const panelId = useId();
   const toggle = useRef<HTMLButtonElement>(null);
   const items = useRef<Array<HTMLButtonElement | null>>([]);
   const focusIndex = useRef<number | null>(null);
+
+  // However it opens (its toggle, or a summary toast), focus moves to the first notification
+  // (declared before the focusing effect below, which runs after it in the same commit).
+  const wasOpen = useRef(open);
+  useEffect(() => {
+    if (open && !wasOpen.current && notifications.length > 0) moveTo(0);
+    wasOpen.current = open;
+  });
 
   useEffect(() => {
     if (focusIndex.current === null) return;
@@ -127,7 +155,6 @@ export function NotificationCenter({ onSelect }: { onSelect?: (item: Notificatio
         onClick={() => {
           if (open) return close();
           setOpen(true);
-          if (notifications.length > 0) moveTo(0);
         }}
       >
         Notifications <span className="rt-badge">{unread}</span> unread

@@ -1,7 +1,20 @@
 // What the React bindings render, kept outside React so it is tested without a DOM: the connection
 // state, recent notifications with their read flags, the toasts on screen and a log of what happened.
+//
+// Toasts (docs/web.md "Toasts"): at most MAX_TOASTS on screen, the newest kept; a replay (notifications the
+// client reports with `replayed: true`, ended by `resumed` or BURST_QUIET_MS without another one) of more
+// than MAX_TOASTS becomes one summary toast ("12 new notifications") that opens the center; each toast
+// dismisses itself after `toastMs` (default TOAST_MS) unless it is hovered or focused (WCAG 2.2.2: the
+// components pause it, and a paused toast stays until it is left, then gets its full time again).
 import type { RealtimeClient } from "../client.js";
+import { systemClock, type Clock, type TimerHandle } from "../clock.js";
 import type { ConnectionState, NotificationFrame, RealtimeEvents } from "../events.js";
+
+export const MAX_TOASTS = 3;
+/** How long a toast stays when nobody hovers or focuses it. */
+export const TOAST_MS = 8000;
+/** A replay ends with `resumed`; without one, this long without another replayed notification. */
+export const BURST_QUIET_MS = 500;
 
 export interface NotificationItem {
   id: string;
@@ -10,6 +23,11 @@ export interface NotificationItem {
   receivedAt: number;
 }
 
+export type Toast =
+  | { type: "notification"; id: string; item: NotificationItem }
+  /** Stands for `count` notifications of one replay; shows "`count` new notifications" and opens the center. */
+  | { type: "summary"; id: string; count: number };
+
 export interface LogEntry {
   at: number;
   text: string;
@@ -17,23 +35,49 @@ export interface LogEntry {
 
 export interface RealtimeSnapshot {
   state: ConnectionState;
-  /** Newest first, at most `maxNotifications`. */
+  /** Newest first, at most `maxNotifications`, each id once. */
   notifications: readonly NotificationItem[];
   unread: number;
-  /** Newest last. */
-  toasts: readonly NotificationItem[];
+  /** Newest last, at most MAX_TOASTS. */
+  toasts: readonly Toast[];
+  /** Whether the notification center is open (a summary toast opens it). */
+  centerOpen: boolean;
   log: readonly LogEntry[];
   /** Bumped on every `refetch` event: reload from the REST API when it changes. */
   refetches: number;
 }
 
+export interface RealtimeStoreOptions {
+  /** How many recent notifications the center keeps (default 50). */
+  maxNotifications?: number;
+  /** How long a toast stays unless hovered or focused, in ms (default TOAST_MS); 0 keeps toasts until dismissed. */
+  toastMs?: number;
+  clock?: Clock;
+}
+
 const MAX_LOG = 100;
 
 export class RealtimeStore {
-  private snapshot: RealtimeSnapshot = { state: "disconnected", notifications: [], unread: 0, toasts: [], log: [], refetches: 0 };
+  private snapshot: RealtimeSnapshot = {
+    state: "disconnected", notifications: [], unread: 0, toasts: [], centerOpen: false, log: [], refetches: 0,
+  };
   private readonly listeners = new Set<() => void>();
+  private readonly maxNotifications: number;
+  private readonly toastMs: number;
+  private readonly clock: Clock;
+  private readonly timers = new Map<string, TimerHandle>();
+  private readonly paused = new Set<string>();
+  /** Toasts of the replay in progress, shown when it ends. */
+  private burst: NotificationItem[] = [];
+  private burstTimer: TimerHandle | null = null;
+  private localIds = 0;
+  private summaries = 0;
 
-  constructor(private readonly maxNotifications = 50, private readonly now: () => number = Date.now) {}
+  constructor(options: RealtimeStoreOptions = {}) {
+    this.maxNotifications = options.maxNotifications ?? 50;
+    this.toastMs = options.toastMs ?? TOAST_MS;
+    this.clock = options.clock ?? systemClock;
+  }
 
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
@@ -49,7 +93,10 @@ export class RealtimeStore {
       client.on("notification", (event) => this.addNotification(event)),
       client.on("reconnect-scheduled", ({ attempt, delayMs, reason }) =>
         this.log(`reconnect attempt ${attempt} in ${(delayMs / 1000).toFixed(2)} s (${reason})`)),
-      client.on("resumed", ({ recovered, replayed }) => this.log(`resumed: recovered ${recovered}, replayed ${replayed}`)),
+      client.on("resumed", ({ recovered, replayed }) => {
+        this.endBurst();
+        this.log(`resumed: recovered ${recovered}, replayed ${replayed}`);
+      }),
       client.on("refetch", ({ reason }) => this.update({ refetches: this.snapshot.refetches + 1 }, `refetch from the REST API (${reason})`)),
       client.on("token-refreshed", ({ expiresAt }) => this.log(`token refreshed, connection valid until ${expiresAt}`)),
       client.on("token-refresh-failed", ({ reason }) => this.log(`token refresh failed: ${reason}`)),
@@ -59,31 +106,103 @@ export class RealtimeStore {
       client.on("invalid-frame", ({ error }) => this.log(`invalid frame ignored: ${error.slice(0, 120)}`)),
     ];
     this.update({ state: client.state });
-    return () => subscriptions.forEach((unsubscribe) => unsubscribe());
+    return () => {
+      subscriptions.forEach((unsubscribe) => unsubscribe());
+      this.endBurst();
+    };
+  }
+
+  /**
+   * One notification as the client reports it. An id already listed is ignored (not listed or toasted
+   * again). `replayed` ones are toasted when their replay ends (endBurst()), as one summary if many.
+   */
+  addNotification({ notification, toast, replayed }: Pick<RealtimeEvents["notification"], "notification" | "toast" | "replayed">): void {
+    const id = notification.id ?? `local-${(this.localIds += 1)}`;
+    if (this.snapshot.notifications.some((item) => item.id === id) || this.burst.some((item) => item.id === id)) return;
+    const item: NotificationItem = { id, notification, read: false, receivedAt: this.clock.now() };
+    const notifications = [item, ...this.snapshot.notifications].slice(0, this.maxNotifications);
+    const text = `notification ${id}${replayed ? " (replayed)" : ""}: ${notification.data.title}`;
+    if (toast && replayed) {
+      this.burst.push(item);
+      if (this.burstTimer !== null) this.clock.clearTimeout(this.burstTimer);
+      this.burstTimer = this.clock.setTimeout(() => this.endBurst(), BURST_QUIET_MS);
+      this.update({ notifications }, text);
+    } else {
+      this.update({ notifications, toasts: toast ? this.withToasts([{ type: "notification", id, item }]) : this.snapshot.toasts }, text);
+    }
+  }
+
+  /** The replay in progress ended: its toasts, or one summary toast when there are more than MAX_TOASTS. */
+  endBurst(): void {
+    if (this.burstTimer !== null) this.clock.clearTimeout(this.burstTimer);
+    this.burstTimer = null;
+    const burst = this.burst;
+    this.burst = [];
+    if (burst.length === 0) return;
+    const toasts: Toast[] = burst.length > MAX_TOASTS
+      ? [{ type: "summary", id: `summary-${(this.summaries += 1)}`, count: burst.length }]
+      : burst.map((item) => ({ type: "notification", id: item.id, item }));
+    this.update({ toasts: this.withToasts(toasts) });
   }
 
   markRead(id: string): void {
-    this.setNotifications(this.snapshot.notifications.map((item) => (item.id === id ? { ...item, read: true } : item)));
+    this.update({ notifications: this.snapshot.notifications.map((item) => (item.id === id ? { ...item, read: true } : item)) });
   }
 
   markAllRead(): void {
-    this.setNotifications(this.snapshot.notifications.map((item) => (item.read ? item : { ...item, read: true })));
+    this.update({ notifications: this.snapshot.notifications.map((item) => (item.read ? item : { ...item, read: true })) });
   }
 
   dismissToast(id: string): void {
-    this.update({ toasts: this.snapshot.toasts.filter((item) => item.id !== id) });
+    this.stopTimer(id);
+    this.paused.delete(id);
+    if (this.snapshot.toasts.some((toast) => toast.id === id)) {
+      this.update({ toasts: this.snapshot.toasts.filter((toast) => toast.id !== id) });
+    }
   }
 
-  private addNotification({ notification, toast, replayed }: RealtimeEvents["notification"]): void {
-    const item: NotificationItem = { id: notification.id ?? `${this.now()}`, notification, read: false, receivedAt: this.now() };
-    const notifications = [item, ...this.snapshot.notifications].slice(0, this.maxNotifications);
-    const toasts = toast ? [...this.snapshot.toasts, item] : this.snapshot.toasts;
-    this.update({ notifications, toasts },
-      `notification ${item.id}${replayed ? " (replayed)" : ""}: ${notification.data.title}`);
+  /** Hovered or focused: the toast stays (WCAG 2.2.2) until resumeToast(). */
+  pauseToast(id: string): void {
+    this.paused.add(id);
+    this.stopTimer(id);
   }
 
-  private setNotifications(notifications: NotificationItem[]): void {
-    this.update({ notifications });
+  /** Left again: the toast gets its full time anew. */
+  resumeToast(id: string): void {
+    if (!this.paused.delete(id)) return;
+    if (this.snapshot.toasts.some((toast) => toast.id === id)) this.startTimer(id);
+  }
+
+  setCenterOpen(open: boolean): void {
+    if (open !== this.snapshot.centerOpen) this.update({ centerOpen: open });
+  }
+
+  /** The toasts with `added` at the end, the oldest dropped beyond MAX_TOASTS (they stay in the center). */
+  private withToasts(added: Toast[]): Toast[] {
+    const toasts = [...this.snapshot.toasts, ...added];
+    const dropped = toasts.slice(0, Math.max(0, toasts.length - MAX_TOASTS));
+    for (const toast of dropped) {
+      this.stopTimer(toast.id);
+      this.paused.delete(toast.id);
+    }
+    for (const toast of added) this.startTimer(toast.id);
+    return toasts.slice(-MAX_TOASTS);
+  }
+
+  private startTimer(id: string): void {
+    if (this.toastMs <= 0 || this.paused.has(id)) return;
+    this.stopTimer(id);
+    this.timers.set(id, this.clock.setTimeout(() => {
+      this.timers.delete(id);
+      this.dismissToast(id);
+    }, this.toastMs));
+  }
+
+  private stopTimer(id: string): void {
+    const timer = this.timers.get(id);
+    if (timer === undefined) return;
+    this.clock.clearTimeout(timer);
+    this.timers.delete(id);
   }
 
   private log(text: string): void {
@@ -92,7 +211,7 @@ export class RealtimeStore {
 
   /** `unread` is derived here, from whatever `notifications` becomes. */
   private update(change: Partial<Omit<RealtimeSnapshot, "unread">>, logText?: string): void {
-    const log = logText === undefined ? this.snapshot.log : [...this.snapshot.log, { at: this.now(), text: logText }].slice(-MAX_LOG);
+    const log = logText === undefined ? this.snapshot.log : [...this.snapshot.log, { at: this.clock.now(), text: logText }].slice(-MAX_LOG);
     const unread = change.notifications ? change.notifications.filter((n) => !n.read).length : this.snapshot.unread;
     this.snapshot = { ...this.snapshot, ...change, unread, log };
     for (const listener of this.listeners) listener();

@@ -1,9 +1,9 @@
-// The demo dashboard `wsctl local up` serves (docs/web.md): a local sign-in, then the realtime-client
+// The demo dashboard `wsctl local up` serves (docs/web.md): a local sign-in, then the @moc-realtime/client
 // React components. Local only: its token endpoint exists in wsctl/local/dashboard.py, never in a deployed stack.
 import { StrictMode, useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { createRoot } from "react-dom/client";
-import { tokenNeedsRenewal } from "../src/index.js";
-import { ConnectionStatusIndicator, NotificationCenter, NotificationToast, WebSocketProvider, useRealtime } from "../src/react/index.js";
+import { tokenNeedsRenewal } from "@moc-realtime/client";
+import { ConnectionStatusIndicator, NotificationCenter, NotificationToast, WebSocketProvider, useRealtime } from "@moc-realtime/client/react";
 
 interface Config {
   ws_url: string;
