@@ -190,7 +190,8 @@ def local_stack(repeats: int) -> dict[str, Any]:
         for user, count in ((issued.sub, PAGE), (marker.sub, MARKS)):
             for index in range(count):
                 sqs.send_message(QueueUrl=outputs["broadcast_queue_url"], MessageBody=json.dumps({
-                    "id": f"inbox-{index}", "target": {"userIds": [user]},
+                    # request ids are idempotency keys across users: each user's must be its own
+                    "id": f"inbox-{count}-{index}", "target": {"userIds": [user]},
                     "notification": {"kind": "moc.finalized", "title": f"Notification {index}", "body": "x" * 200}}))
         deadline = time.monotonic() + 600
         while (stored(issued.sub) < PAGE or stored(marker.sub) < MARKS) and time.monotonic() < deadline:
