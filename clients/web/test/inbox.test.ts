@@ -3,8 +3,9 @@
 // into parts, takes the unread count from the server, sends `read`/`read.all`, follows `read.state`
 // pushed by another device, and pages back with `loadOlder()`.
 // Negative controls (verified by hand, 2026-12-02): with the history request removed from the `resumed`
-// listener the first test fails (no `history` frame); with onNotification called for history items the
-// "never toasted" assertion fails; with markAllRead's upto taken from nothing (`{}`) the upto assertion fails.
+// listener the first two tests fail (no `history` frame); with every history item also emitted as a
+// `notification` event the "never toasted" assertion fails; with markAllRead's upto built from no item the
+// upto assertion fails.
 import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import type { InboxSnapshot } from "../src/inbox.js";
