@@ -87,3 +87,25 @@ test("NOT_FOUND and BUDGET_EXCEEDED leave the connection alone and let the histo
   assert.equal(socket.closedWith, null, "inbox refusals are not internal errors (3 of those reconnect)");
   assert.equal(h.client.state, "connected");
 });
+
+test("the React store lists the history untoasted, shows the server's count and routes marks to the client", async () => {
+  const { RealtimeStore } = await import("../src/react/store.js");
+  const h = harness();
+  const store = new RealtimeStore({ clock: h.clock });
+  store.attach(h.client);
+  const socket = await connected(h);
+  const request = socket.sentOfType("history")[0]!;
+  socket.receive(page(request.id, [item("user", 2), item("user", 1)], { unread: 5, more: true }));
+  const snapshot = store.getSnapshot();
+  assert.deepEqual(snapshot.notifications.map((n) => n.id), ["user-2", "user-1"]);
+  assert.equal(snapshot.unread, 5, "the server's count (it includes what this page does not list)");
+  assert.equal(snapshot.more, true);
+  assert.deepEqual(snapshot.toasts, [], "history is never toasted");
+  store.markRead("user-1");
+  assert.deepEqual(socket.sentOfType("read")[0]!.data, { stream: "user", offset: 1 });
+  assert.equal(store.getSnapshot().unread, 4);
+  store.markAllRead();
+  assert.deepEqual(socket.sentOfType("read.all")[0]!.data, { upto: { user: 2 } });
+  store.loadOlder();
+  assert.deepEqual(socket.sentOfType("history").at(-1)!.data, { limit: 50, before: { user: 1, global: 1 } });
+});
