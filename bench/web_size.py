@@ -63,9 +63,8 @@ def run(quick: bool = False) -> dict[str, Any]:  # noqa: ARG001 - one measuremen
                 f"{s['minified'] / KIB:.1f} KiB", f"{s['gzip'] / KIB:.1f} KiB"] for name, s in sizes.items()]),
         "",
         "The core is what an app adds when it imports `RealtimeClient`; the React entry is every export of "
-        "`@moc-realtime/client/react`; `…/messages` is the only entry that brings Zod. As long as "
-        "src/connection.ts validates frames with the Zod schema rather than `parseServerFrame`, the core and the "
-        "React entry carry Zod's share (the `messages` row) instead of the validator's.",
+        "`@moc-realtime/client/react`; `…/messages` is the only entry that brings Zod: the core validates "
+        "every frame with `parseServerFrame`, generated from the same JSON Schema.",
     ])
     return result("web_size", "Web client: bundle sizes beside pusher-js, centrifuge and ably",
                   "python -m bench.run --only web_size", rows, details, raw={"sizes": sizes}, started=started)

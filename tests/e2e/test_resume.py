@@ -243,3 +243,67 @@ def test_wsctl_notifications_list_and_purge_a_users_log(local_stack):
     resumed = asyncio.run(resume_after_purge())[1]["data"]
     assert (resumed["recovered"], resumed["reason"], resumed["replayed"]) == (False, "epoch", 0)
     assert resumed["heads"]["user"]["offset"] == 1 and resumed["heads"]["user"]["epoch"] != positions["user"]["epoch"]
+
+
+ROUNDS = 10
+MISSED = 40
+
+
+async def user_head(ws) -> dict:
+    """The user stream's head from a 2.0 pong (what a connected tab learns every heartbeat)."""
+    await ws.send(json.dumps({"type": "ping", "version": "2.0", "id": "heads"}))
+    while True:
+        frame = await receive_json(ws, timeout=5)
+        if frame["type"] == "pong":
+            return frame["data"]["heads"]["user"]
+
+
+def test_a_live_frame_overtaking_the_replay_and_a_drop_before_resumed_lose_nothing(local_stack):
+    """Issue 17's hazard 4, ``ROUNDS`` rounds: a tab resumes after ``MISSED`` notifications, a live one is sent
+    while the replay runs, the connection drops before ``resumed``; frames received before ``resumed`` never
+    move a position (docs/messages.md rule 3), so the next resume from the same positions gets everything."""
+    user = unique_user("overtake")
+    user_id = local_stack.user_id(user)
+
+    async def one_round(positions: dict) -> tuple[dict, dict]:
+        start = positions["user"]["offset"]
+        missed = [enqueue_broadcast(local_stack, {"userIds": [user_id]}, title=f"missed {n}") for n in range(MISSED)]
+        async with await open_ws(local_stack.ws_url, local_stack.token(user)) as probe:
+            for _ in range(40):  # until all are stored: the heads say so (40 pings stay under the rate limit)
+                if (await user_head(probe))["offset"] >= start + MISSED:
+                    break
+                await asyncio.sleep(0.5)
+        delivered: dict[int, str] = {}  # offset -> id, what the tab has shown (once per offset)
+        ws = await open_ws(local_stack.ws_url, local_stack.token(user))
+        await ws.send(resume_frame(positions))
+        live = enqueue_broadcast(local_stack, {"userIds": [user_id]}, title="live during the replay")
+        seen_before_drop = 0
+        while seen_before_drop < MISSED // 4:  # part of the replay (and maybe the live frame), then the drop
+            frame = await receive_json(ws, timeout=10)
+            assert frame["type"] == "notification", frame
+            delivered.setdefault(frame["data"]["offset"], frame["id"])
+            seen_before_drop += 1
+        ws.transport.abort()
+        # the positions did not move: the same resume again, on a new connection
+        async with await open_ws(local_stack.ws_url, local_stack.token(user)) as ws2:
+            for _ in range(40):  # until the live one is stored too
+                if (await user_head(ws2))["offset"] >= start + MISSED + 1:
+                    break
+                await asyncio.sleep(0.5)
+            await ws2.send(resume_frame(positions))
+            replayed, resumed = await until_resumed(ws2)
+        for frame in replayed:
+            delivered.setdefault(frame["data"]["offset"], frame["id"])
+        assert resumed["data"]["recovered"] is True, resumed
+        head = resumed["data"]["heads"]["user"]
+        assert head == {"epoch": positions["user"]["epoch"], "offset": start + MISSED + 1}
+        assert sorted(delivered) == list(range(start + 1, start + MISSED + 2))
+        assert sorted(delivered.values()) == sorted([*missed, live])
+        return {**positions, "user": head}, resumed
+
+    async def scenario():
+        positions = await heads_then_one_then_lose(local_stack, user)
+        for _ in range(ROUNDS):
+            positions, _ = await one_round(positions)
+
+    asyncio.run(scenario())
