@@ -333,6 +333,12 @@ def test_keyboard_only_walk_through_the_notification_center(dashboard, local_sta
     page.keyboard.press("Home")
     page.keyboard.press(" ")
     expect(toggle).to_have_text(f"Notifications {unread - 2} unread")
+    # AND Delete marks the focused one read and moves on to the next
+    page.keyboard.press("ArrowDown")
+    expect(items.nth(1)).to_contain_text("Unread: ")
+    page.keyboard.press("Delete")
+    expect(toggle).to_have_text(f"Notifications {unread - 3} unread")
+    expect(items.nth(2)).to_be_focused()
 
     # WHEN Escape THEN the panel closes and focus returns to the toggle
     page.keyboard.press("Escape")

@@ -101,7 +101,8 @@ const selectMore = (snapshot: RealtimeSnapshot) => snapshot.more;
  * server's unread count — the same on every tab and device. Each unread one has a "Mark as read" control;
  * "Load older" asks for the next page when more are stored. Keyboard: the toggle opens the panel and
  * focuses the first notification; ArrowUp/ArrowDown/Home/End move between notifications; Enter or Space
- * marks one read; Escape closes the panel and returns focus to the toggle.
+ * marks one read; Delete marks the focused one read and moves to the next; Escape closes the panel and
+ * returns focus to the toggle.
  */
 export function NotificationCenter({ onSelect }: { onSelect?: (item: NotificationItem) => void }) {
   const notifications = useNotifications();
@@ -145,6 +146,13 @@ export function NotificationCenter({ onSelect }: { onSelect?: (item: Notificatio
     if (event.key in moves) {
       event.preventDefault();
       moveTo(moves[event.key]!);
+    } else if (event.key === "Delete") {
+      // Done with this one: mark it read (on every tab and device) and go on to the next.
+      const item = notifications[active];
+      if (!item) return;
+      event.preventDefault();
+      if (!item.read) markRead(item.id);
+      moveTo(active + 1);
     }
   };
 
