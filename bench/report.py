@@ -13,8 +13,8 @@ from bench.common import BENCH_DIR, REPO_ROOT, fmt
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 RESULTS_JSON = BENCH_DIR / "results.json"
 ADR = REPO_ROOT / "runbooks" / "decisions" / "0006-broadcast-fan-out.md"
-ORDER = ("broadcast", "fanout_model", "authorizer", "coldstart", "local_stack", "synth", "resume", "offsets", "web_client",
-         "web_size")
+ORDER = ("broadcast", "fanout_model", "authorizer", "coldstart", "local_stack", "synth", "resume", "offsets",
+         "web_client", "web_size", "inbox")
 
 
 def load_previous(path: Path = RESULTS_JSON) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
     python -m bench.run [--only NAME[,NAME...]] [--quick] [--no-write]
 
-Names: broadcast, fanout_model, authorizer, coldstart, local_stack, synth, resume, offsets, web_client, web_size. With ``--only`` the other
+Names: broadcast, fanout_model, authorizer, coldstart, local_stack, synth, resume, offsets, inbox, web_client, web_size. With ``--only`` the other
 sections keep their last results (bench/results.json), each labelled with its own date.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 from bench import report
 from bench.common import machine, now_utc
 
-NAMES = ("broadcast", "fanout_model", "authorizer", "coldstart", "synth", "local_stack", "resume", "offsets", "web_client",
-         "web_size")
+NAMES = ("broadcast", "fanout_model", "authorizer", "coldstart", "synth", "local_stack", "resume", "offsets",
+         "inbox", "web_client", "web_size")
 
 
 def _run_one(name: str, quick: bool, done: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +48,9 @@ def _run_one(name: str, quick: bool, done: dict[str, Any]) -> dict[str, Any]:
     if name == "offsets":
         from bench.offsets import run
         return run(quick=quick)
+    if name == "inbox":
+        from bench.inbox import run
+        return run(quick=quick)
     if name == "web_client":
         from bench.web_client import run
         return run(quick=quick)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)} (choose from {', '.join(NAMES)})")
     # The model uses the cold-start figure of the broadcast function when it is measured in the same run.
     order = [n for n in ("coldstart", "broadcast", "fanout_model", "authorizer", "synth", "local_stack", "resume",
-                        "offsets", "web_client", "web_size")
+                        "offsets", "inbox", "web_client", "web_size")
              if n in selected]
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

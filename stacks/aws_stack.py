@@ -27,7 +27,7 @@ from stacks.constructs.handler_function import (
 )
 from stacks.constructs.kms_key import CustomerManagedKey, KmsKeyProps
 from stacks.constructs.local_identity import LocalIdentity, LocalIdentityProps
-from stacks.constructs.monitoring import AlarmSpec, Monitoring, MonitoringProps
+from stacks.constructs.monitoring import AlarmSpec, Companion, Monitoring, MonitoringProps
 from stacks.constructs.notification_log import NotificationLog, NotificationLogProps
 from stacks.constructs.vercel_oidc_role import VercelOidcRole, VercelOidcRoleProps
 from stacks.constructs.websocket_api import WebSocketApi, WebSocketApiProps, WebSocketHandlers
@@ -41,6 +41,13 @@ JWKS_CACHE_TTL_SECONDS = 3600
 BROADCAST_BATCH_SIZE = 1
 BROADCAST_MAX_RECEIVES = 5
 SWEEPER_SCHEDULE = "rate(1 minute)"
+#: The inbox (ADR 0020) beside the resumes that did not recover: both are what a reconnecting tab reads.
+INBOX_METRICS = (
+    Companion("HistoryRequests", "Sum", "history requests"),
+    Companion("HistoryItemsRead", "Sum", "history items read"),
+    Companion("ReadMarks", "Sum", "read marks"),
+    Companion("HistoryLatency", "p99", "history p99 (ms)", right_axis=True),
+)
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ class RealtimeAwsStack(TerraformStack):
         queue.grant_send(functions["broadcast"].role)
         notification_log.grant_appends(functions["broadcast"].role)
         notification_log.grant_reads(functions["default"].role)
+        notification_log.grant_read_state_writes(functions["default"].role)
 
         api.route_to(WebSocketHandlers(authorizer=functions["authorizer"], connect=functions["connect"],
                                        disconnect=functions["disconnect"], default=functions["default"]))
@@ -296,7 +304,8 @@ class RealtimeAwsStack(TerraformStack):
                       namespace, "DeliveryFailures", "Sum", cfg.alarms.delivery_failures_per_5min),
             AlarmSpec("resumes-not-recovered",
                       "Many reconnecting clients could not resume from the notification log and refetch everything.",
-                      namespace, "ResumesNotRecovered", "Sum", cfg.alarms.resumes_not_recovered_per_5min),
+                      namespace, "ResumesNotRecovered", "Sum", cfg.alarms.resumes_not_recovered_per_5min,
+                      companions=INBOX_METRICS),
             AlarmSpec("lambda-dlq-not-empty",
                       "An asynchronous invocation (the sweeper's schedule) failed all retries.",
                       "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 1,

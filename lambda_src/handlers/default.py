@@ -3,12 +3,13 @@
 from realtime.adapters.aws import dynamodb_client
 from realtime.adapters.dynamodb import DynamoConnectionStore
 from realtime.adapters.management_api import ManagementApiNotifier
-from realtime.adapters.notification_log import DynamoNotificationLog
+from realtime.adapters.notification_log import DynamoNotificationLog, DynamoReadStateStore
 from realtime.config import DefaultConfig
 from realtime.events import WebSocketRequest
 from realtime.observability import instrumented, telemetry
 from realtime.ports import SystemClock
 from realtime.services.client_messages import ClientMessageService
+from realtime.services.inbox import InboxService
 from realtime.services.replay import HeadReader, ReplayPlanner
 from realtime.verification import lazy_token_verifier
 
@@ -27,6 +28,9 @@ SERVICE = ClientMessageService(
     replay=ReplayPlanner(LOG, STORE, max_notifications=CONFIG.resume_max_notifications,
                          budget_items=CONFIG.read_budget_items, budget_window_seconds=CONFIG.read_budget_window_seconds),
     heads=HeadReader(LOG),
+    inbox=InboxService(LOG, DynamoReadStateStore(DYNAMODB, CONFIG.notifications_table), STORE,
+                       retention_seconds=CONFIG.retention_seconds, budget_items=CONFIG.read_budget_items,
+                       budget_window_seconds=CONFIG.read_budget_window_seconds),
     verifier=lazy_token_verifier(CONFIG.token))
 
 

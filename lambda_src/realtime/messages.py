@@ -34,7 +34,9 @@ SUPPORTED_VERSIONS = (VERSION, VERSION_2)
 Version = Literal["1.0", "2.0"]
 #: Deepest JSON nesting accepted from a client, checked before parsing.
 MAX_NESTING_DEPTH = 16
-CLIENT_TYPES = ("ping", "resume", "refresh")
+CLIENT_TYPES = ("ping", "resume", "refresh", "history", "read", "read.all")
+#: The most notifications one ``history`` page lists (docs/messages.md, "Inbox").
+HISTORY_PAGE_LIMIT = 50
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 #: A stream's epoch (ADR 0018): opaque, changes whenever the stream's history is lost.
@@ -54,6 +56,8 @@ class ErrorCode(enum.StrEnum):
     TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105 - an error code, not a secret
     TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - an error code, not a secret
     CONNECTION_UNKNOWN = "CONNECTION_UNKNOWN"
+    NOT_FOUND = "NOT_FOUND"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -131,7 +135,53 @@ class RefreshMessage(_Frame20):
     data: RefreshData
 
 
-ClientMessage = Annotated[PingMessage | ResumeMessage | RefreshMessage, Field(discriminator="type")]
+class StreamOffsets(_Model):
+    """An offset per stream, either optional (what a client names)."""
+
+    user: int | None = Field(default=None, ge=0)
+    global_: int | None = Field(default=None, ge=0, alias="global")
+
+
+class HistoryData(_Model):
+    before: StreamOffsets | None = Field(default=None, description="List only offsets below these (exclusive), "
+                                         "per stream: the previous page's before. Omitted: from the newest.")
+    limit: int = Field(default=HISTORY_PAGE_LIMIT, ge=1, le=HISTORY_PAGE_LIMIT)
+
+
+class HistoryRequest(_Frame20):
+    """A page of the user's stored notifications (own and global), newest first; answered by ``history`` frames."""
+
+    type: Literal["history"]
+    data: HistoryData = Field(default_factory=HistoryData)
+
+
+class ReadData(_Model):
+    stream: StreamName
+    offset: int = Field(ge=1)
+
+
+class ReadMessage(_Frame20):
+    """Mark one stored notification read (for every connection of the user); answered by ``read.state``."""
+
+    type: Literal["read"]
+    data: ReadData
+
+
+class ReadAllData(_Model):
+    upto: StreamOffsets | None = Field(default=None, description="Mark everything up to these offsets read; "
+                                       "omitted: up to each stream's head.")
+
+
+class ReadAllMessage(_Frame20):
+    """Mark everything up to a position read ("Mark all as read"); answered by ``read.state``."""
+
+    type: Literal["read.all"]
+    data: ReadAllData = Field(default_factory=ReadAllData)
+
+
+ClientMessage = Annotated[PingMessage | ResumeMessage | RefreshMessage | HistoryRequest | ReadMessage
+                          | ReadAllMessage, Field(discriminator="type")]
+ClientFrame = PingMessage | ResumeMessage | RefreshMessage | HistoryRequest | ReadMessage | ReadAllMessage
 
 
 # --- server -> client ---------------------------------------------------------------------------
@@ -216,8 +266,58 @@ class RefreshedMessage(_Frame20):
     data: RefreshedData
 
 
-ServerMessage = Annotated[PongMessage | NotificationMessage | ErrorMessage | ResumedMessage | RefreshedMessage,
-                          Field(discriminator="type")]
+class ReadUpto(_Model):
+    """The user's read position per stream: every offset up to it is read (0: none)."""
+
+    user: int = Field(ge=0)
+    global_: int = Field(ge=0, alias="global")
+
+
+class StreamOffset(_Model):
+    stream: StreamName
+    offset: int = Field(ge=1)
+
+
+class HistoryItem(_Model):
+    stream: StreamName
+    epoch: Epoch
+    offset: int = Field(ge=1)
+    id: str = Field(description="The broadcast request id (the notification frame's id).")
+    read: bool = Field(description="Whether the user has read it (on any device).")
+    data: NotificationData = Field(description="The notification exactly as it was posted.")
+
+
+class HistoryPageData(_Model):
+    items: list[HistoryItem] = Field(description="Newest first, both streams merged.")
+    part: int = Field(ge=1, description="This frame's place among the page's frames (each under 32 KB).")
+    parts: int = Field(ge=1, description="How many frames the page has.")
+    more: bool = Field(description="Whether older notifications are stored (ask with before).")
+    before: ReadUpto = Field(description="What to send as before for the next page.")
+    unread: int = Field(ge=0, description="The user's unread count over both streams.")
+    readUpto: ReadUpto  # noqa: N815 - wire name
+
+
+class HistoryPage(_Frame20):
+    type: Literal["history"]
+    data: HistoryPageData
+
+
+class ReadStateData(_Model):
+    unread: int = Field(ge=0, description="The user's unread count over both streams.")
+    readUpto: ReadUpto  # noqa: N815 - wire name
+    marked: list[StreamOffset] = Field(description="Notifications this change marked read individually.")
+    timestamp: str
+
+
+class ReadStateMessage(_Frame20):
+    """The answer to ``read``/``read.all`` (with its id), and pushed without id to the user's other connections."""
+
+    type: Literal["read.state"]
+    data: ReadStateData
+
+
+ServerMessage = Annotated[PongMessage | NotificationMessage | ErrorMessage | ResumedMessage | RefreshedMessage
+                          | HistoryPage | ReadStateMessage, Field(discriminator="type")]
 
 
 # --- broadcast requests (SQS) --------------------------------------------------------------------
@@ -319,7 +419,7 @@ def _summary(error: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"[:200]
 
 
-def parse_client_message(text: str) -> PingMessage | ResumeMessage | RefreshMessage:
+def parse_client_message(text: str) -> ClientFrame:
     """Parse one client frame or raise :class:`MessageRejected` with the code to answer."""
     if nesting_depth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH:
         raise MessageRejected(ErrorCode.INVALID_MESSAGE, f"nested deeper than {MAX_NESTING_DEPTH} levels")
@@ -395,6 +495,12 @@ def resumed_message(resume: ResumeMessage, *, recovered: bool, replayed: int, he
 def refreshed_message(refresh: RefreshMessage, expires_at: int) -> RefreshedMessage:
     return RefreshedMessage(type="refreshed", version=VERSION_2, id=refresh.id,
                             data=RefreshedData(expiresAt=iso_timestamp(expires_at)))
+
+
+def read_state_message(request_id: str | None, *, unread: int, read_upto: ReadUpto, marked: list[StreamOffset],
+                       now: float) -> ReadStateMessage:
+    return ReadStateMessage(type="read.state", version=VERSION_2, id=request_id, data=ReadStateData(
+        unread=unread, readUpto=read_upto, marked=marked, timestamp=iso_timestamp(now)))
 
 
 def validate_server_message(document: Any) -> Any:

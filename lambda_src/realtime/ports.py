@@ -254,6 +254,44 @@ class NotificationLog(Protocol):
     def entries(self, partition: str) -> Iterable[LogEntry]:
         """All entries of a partition, oldest first (operations: ``wsctl notifications list``)."""
 
+    def page(self, partition: str, before: int, limit: int) -> list[LogEntry]:
+        """At most ``limit`` stored entries with ``offset < before``, newest (highest offset) first."""
+
+    def live_offsets(self, partition: str, after: int, upto: int, now: float, limit: int) -> list[int]:
+        """The offsets of the unexpired entries with ``after < offset <= upto``, highest first, at most ``limit``
+        (the unread count: keys only)."""
+
     def purge(self, partition: str) -> tuple[int, str | None]:
         """Delete every entry (and idempotency item) of a partition and start a new epoch, keeping the offset
         counter (a deletion request); returns how many entries and the new epoch (None: no stream)."""
+
+
+@dataclass(frozen=True)
+class ReadPositions:
+    """A user's read position per stream (ADR 0020): every offset up to it is read; 0 = none."""
+
+    user: int = 0
+    global_: int = 0
+    #: The ``#read`` item's version (optimistic lock); 0 = no item.
+    version: int = 0
+
+    def of(self, stream: str) -> int:
+        return self.user if stream == "user" else self.global_
+
+
+class ReadStateStore(Protocol):
+    """A user's read state on the notification-log table (ADR 0020), in the user's own partition: the read
+    positions and the per-notification marks that expire with the log. Raises Throttled /
+    StoreUnavailable, never botocore errors."""
+
+    def positions(self, user_id: str) -> ReadPositions: ...
+
+    def raise_positions(self, user_id: str, upto: dict[str, int], expires_at: int) -> ReadPositions:
+        """Move each named stream's position to ``max(current, upto[stream])`` in one write (never backwards,
+        also under concurrent calls); returns the positions written (or the current ones when nothing moves)."""
+
+    def mark(self, user_id: str, stream: str, offset: int, expires_at: int) -> None:
+        """Record one notification read; idempotent; expires with the entry."""
+
+    def marks(self, user_id: str, stream: str, after: int, upto: int, now: float) -> set[int]:
+        """The unexpired marks of ``stream`` with ``after < offset <= upto``."""

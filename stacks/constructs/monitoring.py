@@ -23,6 +23,17 @@ def runbook_path(key: str) -> str:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A metric graphed beside an alarm's own (same namespace), e.g. the inbox's beside resumes."""
+
+    metric_name: str
+    statistic: str
+    label: str
+    #: Drawn on the right axis (a latency beside counts).
+    right_axis: bool = False
+
+
+@dataclass(frozen=True)
 class AlarmSpec:
     """One alarm: ``realtime-<env>-<key>``, ``>= threshold`` over one period."""
 
@@ -35,6 +46,8 @@ class AlarmSpec:
     dimensions: Mapping[str, str] = field(default_factory=dict)
     period_seconds: int = FIVE_MINUTES
     evaluation_periods: int = 1
+    #: Metrics graphed in the alarm's dashboard widget beside its own (not alarmed).
+    companions: Sequence[Companion] = ()
 
 
 @dataclass(frozen=True)
@@ -78,17 +91,22 @@ class Monitoring(Construct):
 
 
 def _dashboard_body(region: str, alarms: Sequence[AlarmSpec]) -> str:
-    """One graph per alarmed metric, with the alarm threshold drawn as a horizontal annotation."""
+    """One graph per alarmed metric (and its companions), with the alarm threshold drawn as a horizontal
+    annotation."""
     widgets = []
     for index, spec in enumerate(alarms):
         metric: list = [spec.namespace, spec.metric_name]
         for name, value in spec.dimensions.items():
             metric += [name, value]
+        metrics = [metric] + [[spec.namespace, companion.metric_name,
+                               {"stat": companion.statistic, "label": companion.label,
+                                **({"yAxis": "right"} if companion.right_axis else {})}]
+                              for companion in spec.companions]
         widgets.append({
             "type": "metric", "width": 8, "height": 6, "x": (index % 3) * 8, "y": (index // 3) * 6,
             "properties": {
                 "title": spec.key, "region": region, "view": "timeSeries", "stat": spec.statistic,
-                "period": spec.period_seconds, "metrics": [metric],
+                "period": spec.period_seconds, "metrics": metrics,
                 "annotations": {"horizontal": [{"label": "alarm", "value": spec.threshold}]},
             },
         })

@@ -1,6 +1,7 @@
 """The notification log (ADR 0016, ADR 0018): every notification, per user (PK ``userId``) and once for
 global announcements (``#global``), numbered by offset in its stream (SK ``cursor`` — the key the table was
-created with — holds ``#head``, ``o<offset>`` and ``r#<request id>``), kept for the environment's retention
+created with — holds ``#head``, ``o<offset>``, ``r#<request id>`` and a user's read state ``#read`` and
+``m#<stream>#<offset>``: ADR 0020), kept for the environment's retention
 (TTL ``expiresAt``), so that a client that reconnects recovers exactly what it missed."""
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ SORT_KEY = "cursor"
 APPEND_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 # The default function answers a resume and a 2.0 ping: heads (GetItem), then ranges (Query).
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+# The default function writes a user's read state (ADR 0020): the ``#read`` item and ``m#…`` marks, with
+# PutItem only and only these attributes (``dynamodb:Attributes``), so it can never write a frame, a head or
+# an epoch. The same set as ``realtime.adapters.notification_log.READ_STATE_ATTRIBUTES`` (a stack test).
+READ_STATE_ACTIONS = ("dynamodb:PutItem",)
+READ_STATE_ATTRIBUTES = ("userId", "cursor", "readUser", "readGlobal", "ver", "expiresAt")
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,12 @@ class NotificationLog(Construct):
     def grant_appends(self, role: LeastPrivilegeRole) -> None:
         """Allocate offsets, store notifications and settle global ones (the broadcast function only)."""
         role.add_statement("NotificationLogAppends", APPEND_ACTIONS, [self.table_arn])
+        self._key.grant_encrypt_decrypt(role)
+
+    def grant_read_state_writes(self, role: LeastPrivilegeRole) -> None:
+        """Write a user's read state — positions and marks, nothing else (the default function only)."""
+        role.add_statement("NotificationLogReadState", READ_STATE_ACTIONS, [self.table_arn], condition={
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": list(READ_STATE_ATTRIBUTES)}})
         self._key.grant_encrypt_decrypt(role)
 
     def grant_reads(self, role: LeastPrivilegeRole) -> None:

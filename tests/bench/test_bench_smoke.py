@@ -172,3 +172,15 @@ def test_resume_bench_replays_through_the_real_services_and_measures_the_logs_co
 def test_percentile_is_nearest_rank():
     assert percentile(list(range(1, 101)), 99) == 99
     assert percentile([5.0], 50) == 5.0
+
+
+def test_inbox_bench_prices_the_real_service_calls():
+    from bench.inbox import run
+
+    res = run(local=False)
+    capacity = res["raw"]["capacity"]
+    # a page with everything unread reads more than one with everything read; "mark all" is one write
+    assert capacity["history, all unread"]["rcu"] > capacity["history, all read"]["rcu"] > 0
+    assert capacity["mark all"]["calls"].get("PutItem") == 1 and capacity["mark one"]["calls"].get("PutItem") == 1
+    assert all(size < 32 * 1024 for size in capacity["sizes"]["frames"])
+    assert [r["figure"] for r in res["rows"]][0] == "Inbox through the local stack"

@@ -35,11 +35,11 @@ def table_rows(markdown: str, heading: str) -> list[list[str]]:
 # 0007 heartbeat
 
 
-def test_client_messages_are_ping_resume_and_refresh():
-    # ADR 0007's ping, and ADR 0016's resume and refresh: a new client frame needs a new record.
+def test_client_messages_are_ping_resume_refresh_and_the_inbox():
+    # ADR 0007's ping, ADR 0016's resume and refresh, ADR 0020's inbox: a new client frame needs a new record.
     variants = typing.get_args(typing.get_args(messages.ClientMessage)[0])
     kinds = {typing.get_args(variant.model_fields["type"].annotation)[0] for variant in variants}
-    assert kinds == {"ping", "resume", "refresh"} == set(messages.CLIENT_TYPES)
+    assert kinds == {"ping", "resume", "refresh", "history", "read", "read.all"} == set(messages.CLIENT_TYPES)
 
 
 def test_heartbeat_interval_stays_under_the_idle_timeout_and_the_documented_bound():

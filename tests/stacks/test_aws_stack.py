@@ -319,7 +319,16 @@ def test_each_function_gets_only_what_it_uses(env):
               for name, grants in by_function.items()}
     assert on_log == {"authorizer": set(), "connect": set(), "disconnect": set(), "sweeper": set(),
                       "broadcast": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-                      "default": {"dynamodb:GetItem", "dynamodb:Query"}}
+                      "default": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}}
+    # default's PutItem is its read-state statement alone, limited to the attributes the runtime writes (ADR 0020)
+    from realtime.adapters.notification_log import READ_STATE_ATTRIBUTES
+
+    default_policy = role_policy_of(stack, function(stack, cfg, "default")[1]["role"])
+    default_puts = [s for s in statements(default_policy)
+                    if "dynamodb:PutItem" in as_list(s["Action"]) and log in as_list(s["Resource"])]
+    assert [(s["Sid"], as_list(s["Action"]), s["Condition"]) for s in default_puts] == [
+        ("NotificationLogReadState", ["dynamodb:PutItem"],
+         {"ForAllValues:StringEquals": {"dynamodb:Attributes": list(READ_STATE_ATTRIBUTES)}})]
 
 
 # --- WebSocket API -------------------------------------------------------------------------------
@@ -429,7 +438,13 @@ def test_alarms_cover_the_contract_and_name_their_runbooks(env):
     denials = alarms[cfg.resource_name("authorizer-denials-spike")]
     assert (denials["metric_name"], denials["threshold"]) == ("AuthorizerDenials",
                                                               cfg.alarms.authorizer_denials_per_5min)
-    assert stack.resources("aws_cloudwatch_dashboard")
+    _, dashboard = stack.one("aws_cloudwatch_dashboard")
+    widgets = {w["properties"]["title"]: w["properties"] for w in json.loads(dashboard["dashboard_body"])["widgets"]}
+    # the resumes widget also graphs the inbox (ADR 0020): requests, items read, marks, p99 latency
+    graphed = [(m[1], m[2].get("stat") if len(m) > 2 else None) for m in widgets["resumes-not-recovered"]["metrics"]]
+    assert graphed == [("ResumesNotRecovered", None), ("HistoryRequests", "Sum"), ("HistoryItemsRead", "Sum"),
+                       ("ReadMarks", "Sum"), ("HistoryLatency", "p99")]
+    assert all(m[0] == f"Realtime/{cfg.name}" for m in widgets["resumes-not-recovered"]["metrics"])
     _, subscription = stack.one("aws_sns_topic_subscription")
     assert subscription["endpoint"] == cfg.alarms.notification_email
 

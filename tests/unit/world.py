@@ -13,6 +13,7 @@ from realtime.adapters.memory import (
     InMemoryConnectionStore,
     InMemoryNotificationLog,
     InMemoryQueue,
+    InMemoryReadStateStore,
     RecordingNotifier,
 )
 from realtime.auth import JwksCache, TokenVerifier
@@ -22,6 +23,7 @@ from realtime.ports import Connection
 from realtime.services.broadcast import BroadcastService
 from realtime.services.client_messages import ClientMessageService
 from realtime.services.fan_out import FanOut
+from realtime.services.inbox import InboxService
 from realtime.services.replay import HeadReader, ReplayPlanner
 from realtime.services.sweeper import SweeperService
 
@@ -54,10 +56,13 @@ class World:
     log: InMemoryNotificationLog = field(init=False)
     notifier: RecordingNotifier = field(init=False)
     queue: InMemoryQueue = field(init=False)
+    read_state: InMemoryReadStateStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.store = InMemoryConnectionStore(page_size=self.page_size)
         self.log = InMemoryNotificationLog()
+        self.read_state = InMemoryReadStateStore()
+        self.log.read_state = self.read_state
         self.notifier = RecordingNotifier()
         self.queue = InMemoryQueue()
         logger, metrics = self.telemetry.logger, self.telemetry.metrics
@@ -73,6 +78,8 @@ class World:
             replay=ReplayPlanner(self.log, self.store, max_notifications=self.max_notifications,
                                  budget_items=self.budget_items, budget_window_seconds=600),
             heads=HeadReader(self.log),
+            inbox=InboxService(self.log, self.read_state, self.store, retention_seconds=RETENTION_SECONDS,
+                               budget_items=self.budget_items, budget_window_seconds=600),
             verifier=lambda: verifier, sleep=lambda _s: None)
         self.sweeper = SweeperService(self.store, self.notifier, self.clock, logger, metrics, global_limit=10_000)
 

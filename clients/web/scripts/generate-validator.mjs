@@ -145,7 +145,7 @@ export function generateValidator(schema) {
     where.push(type);
     const compiled = compile({ ...alternative, properties, required: (alternative.required ?? []).filter((k) => k !== "type") }, "");
     where.pop();
-    const typeName = `${capitalize(type)}Frame`;
+    const typeName = `${type.split(/[^A-Za-z0-9]+/).map(capitalize).join("")}Frame`; // read.state → ReadStateFrame
     frames.push({ type, typeName, check: compiled.check, ts: compiled.ts.replace(/^\{ /, `{ "type": ${JSON.stringify(type)}; `) });
   }
 

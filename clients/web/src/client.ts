@@ -5,7 +5,9 @@ import { systemClock, type Clock } from "./clock.js";
 import { Connection, DEFAULT_HEARTBEAT, type HeartbeatSettings, type NetworkStatus, type WebSocketConstructor } from "./connection.js";
 import { Emitter, type ConnectionState, type Listener, type MachineState, type NotificationFrame, type RealtimeEvents } from "./events.js";
 import { browserStorage, Ledger, loadPositions, savePositions, type PositionStorage, type StreamsSnapshot } from "./streams.js";
-import { browserTabs, type RelayedEvent, type TabMessage, type TabTransport } from "./tabs.js";
+import { Inbox, type InboxSnapshot } from "./inbox.js";
+import type { InboxFrame, StreamName } from "./protocol.js";
+import { browserTabs, type InboxCommand, type RelayedEvent, type TabMessage, type TabTransport } from "./tabs.js";
 import { tokenTimes } from "./token.js";
 import { parseServerFrame } from "./validate.js";
 
@@ -50,6 +52,9 @@ export class RealtimeClient {
   /** `auth-required` was emitted here and no tab has connected since (so it is emitted once per episode). */
   private signInNeeded = false;
   private mirroredState: ConnectionState = "disconnected";
+  /** The leader's inbox (ADR 0020); a follower shows the leader's last snapshot. */
+  private inbox = new Inbox();
+  private inboxView: InboxSnapshot = this.inbox.snapshot();
 
   constructor(private readonly options: RealtimeClientOptions) {
     this.clock = options.clock ?? systemClock;
@@ -78,6 +83,26 @@ export class RealtimeClient {
   /** This tab's positions per stream and the offsets it holds above them (what `resume` will send). */
   get positions(): StreamsSnapshot {
     return this.ledger.streams.snapshot();
+  }
+
+  /** The user's stored notifications with read state and the server's unread count (the same in every tab). */
+  get inboxState(): InboxSnapshot {
+    return this.inboxView;
+  }
+
+  /** Marks one notification read for the user (every tab and device is told). */
+  markRead(stream: StreamName, offset: number): void {
+    this.inboxCommand({ action: "read", stream, offset });
+  }
+
+  /** Marks everything listed read (a notification that arrives meanwhile stays unread). */
+  markAllRead(): void {
+    this.inboxCommand({ action: "read-all" });
+  }
+
+  /** Asks for the next older page of the history (when `inboxState.more`). */
+  loadOlder(): void {
+    this.inboxCommand({ action: "older" });
   }
 
   on<K extends keyof RealtimeEvents>(event: K, listener: Listener<RealtimeEvents[K]>): () => void {
@@ -144,6 +169,9 @@ export class RealtimeClient {
       events.on(name, (payload) => this.events.emit(name, payload as never));
     }
     events.on("auth-required", (payload) => this.authRequired(payload));
+    // After every (re)connect the center is the server's: the first page of the history (never toasted).
+    events.on("resumed", () => this.sendInbox(this.inbox.firstPage()));
+    this.inbox = new Inbox();
     this.connection = new Connection({
       url: this.options.url,
       getToken: this.options.getToken,
@@ -155,6 +183,7 @@ export class RealtimeClient {
       events,
       ledger: this.ledger,
       deliver: (frame, replayed, original) => this.deliverAsLeader(frame, replayed, original),
+      onInbox: (frame) => this.onInboxFrame(frame),
       onPositions: () => this.positionsChanged(),
       onToken: (token) => this.useUser(this.options.userId ?? tokenTimes(token)?.subject ?? null),
       onState: (state) => {
@@ -186,6 +215,42 @@ export class RealtimeClient {
     const toastTab = this.toastTab ?? this.tabId;
     this.transport?.post({ kind: "notification", tab: this.tabId, frame: original, replayed, toastTab });
     this.events.emit("notification", { notification: frame, replayed, toast: toastTab === this.tabId });
+    if (this.inbox.onNotification(frame)) this.inboxChanged();
+  }
+
+  // --- inbox (ADR 0020) ----------------------------------------------------------------------------
+
+  private inboxCommand(command: InboxCommand): void {
+    if (this.connection === null) {
+      this.transport?.post({ kind: "inbox-command", tab: this.tabId, command });
+      return;
+    }
+    const request = command.action === "read" ? this.inbox.markRead(command.stream, command.offset)
+      : command.action === "read-all" ? this.inbox.markAllRead() : this.inbox.olderPage();
+    if (request === null) return;
+    this.sendInbox(request);
+    this.inboxChanged();
+  }
+
+  private sendInbox(request: Parameters<Connection["sendInbox"]>[0]): void {
+    if (this.connection?.sendInbox(request) === false && request.type === "history") this.inbox.requestFailed();
+  }
+
+  private onInboxFrame(frame: InboxFrame): void {
+    if (frame.type === "history") {
+      if (!this.inbox.onHistory(frame)) return;
+    } else if (frame.type === "read.state") {
+      this.inbox.onReadState(frame.data);
+    } else {
+      this.inbox.requestFailed();
+    }
+    this.inboxChanged();
+  }
+
+  private inboxChanged(): void {
+    this.inboxView = this.inbox.snapshot();
+    this.events.emit("inbox", this.inboxView);
+    this.transport?.post({ kind: "inbox", tab: this.tabId, snapshot: this.inboxView });
   }
 
   private positionsChanged(): void {
@@ -218,7 +283,16 @@ export class RealtimeClient {
         if (this.connection !== null) {
           this.transport?.post({ kind: "state", tab: this.tabId, state: this.connection.state });
           this.transport?.post({ kind: "positions", tab: this.tabId, snapshot: this.ledger.streams.snapshot() });
+          this.transport?.post({ kind: "inbox", tab: this.tabId, snapshot: this.inboxView });
         }
+        return;
+      case "inbox":
+        if (this.connection !== null) return;
+        this.inboxView = message.snapshot;
+        this.events.emit("inbox", this.inboxView);
+        return;
+      case "inbox-command":
+        if (this.connection !== null) this.inboxCommand(message.command);
         return;
       case "active":
         this.toastTab = message.tab;

@@ -5,7 +5,7 @@
 import { backoffDelay, immediateDelay, STABLE_CONNECTION_MS } from "./backoff.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import type { ConnectionState, Emitter, MachineState, RealtimeEvents } from "./events.js";
-import { PROTOCOL_VERSION, type ClientFrame, type ErrorFrame, type Heads, type NotificationFrame, type ServerFrame } from "./protocol.js";
+import { PROTOCOL_VERSION, type ClientFrame, type ErrorFrame, type Heads, type InboxFrame, type NotificationFrame, type ServerFrame } from "./protocol.js";
 import type { Ledger } from "./streams.js";
 import { isAuthRequired, renewalLead, TOKEN_TIMEOUT_MS, tokenNeedsRenewal, tokenTimes } from "./token.js";
 import { parseServerFrame } from "./validate.js";
@@ -57,6 +57,8 @@ export interface ConnectionOptions {
   /** A token was obtained (the owner learns the user from it). */
   onToken: (token: string) => void;
   onState: (state: ConnectionState) => void;
+  /** The inbox's frames (`history` parts and `read.state`, ADR 0020); absent: ignored. */
+  onInbox?: (frame: InboxFrame) => void;
 }
 
 /** Close codes the server and API Gateway produce (ADR 0010). */
@@ -400,7 +402,21 @@ export class Connection {
         return this.onRefreshed(frame.data.expiresAt);
       case "error":
         return this.onError(frame.data);
+      case "history":
+      case "read.state":
+        return this.options.onInbox?.(frame);
     }
+  }
+
+  /**
+   * Sends an inbox frame (`history`, `read`, `read.all`) on the open connection; false when there is none
+   * (or the client keeps quiet after RATE_LIMITED): the caller asks again after the next `resumed`.
+   */
+  sendInbox(frame: ClientFrame): boolean {
+    if (this.socket === null || (this.machine !== "live" && this.machine !== "resuming")) return false;
+    if (this.options.clock.now() < this.quietUntil) return false;
+    this.send(frame);
+    return true;
   }
 
   private onNotification(frame: NotificationFrame, original: unknown): void {
@@ -498,6 +514,11 @@ export class Connection {
         return this.abandonSocket(CLOSE.normal, "connection unknown");
       case "TOKEN_INVALID":
         if (this.pendingToken !== null) this.refreshFailed(error.message);
+        return;
+      case "NOT_FOUND":
+      case "BUDGET_EXCEEDED":
+        // An inbox frame refused (ADR 0020): nothing changed on the server; the connection is fine.
+        this.options.onInbox?.({ type: "error", code: error.code as "NOT_FOUND" | "BUDGET_EXCEEDED" });
         return;
       case "INVALID_MESSAGE":
       case "UNSUPPORTED_VERSION":

@@ -1,4 +1,5 @@
 // The events a RealtimeClient emits; the app (or the React bindings) subscribes with client.on().
+import type { InboxSnapshot } from "./inbox.js";
 import type { ErrorCode, Heads, NotificationFrame } from "./protocol.js";
 
 /**
@@ -22,6 +23,11 @@ export interface RealtimeEvents {
    * it arrived while a resume was outstanding (most likely from the replay), so an app can summarise.
    */
   notification: { notification: NotificationFrame; replayed: boolean; toast: boolean };
+  /**
+   * The inbox changed (ADR 0020): the user's stored notifications newest first with read state, the
+   * server's unread count, whether older ones exist. The same in every tab of the browser.
+   */
+  inbox: InboxSnapshot;
   /** The answer to a `resume`. */
   resumed: { recovered: boolean; replayed: number; reason?: string | null; heads: Heads };
   /**

@@ -6,6 +6,7 @@ export {
   type HeartbeatSettings, type Input, type NetworkStatus, type WebSocketConstructor, type WebSocketLike,
 } from "./connection.js";
 export { systemClock, type Clock } from "./clock.js";
+export { HISTORY_PAGE, Inbox, type InboxItem, type InboxSnapshot } from "./inbox.js";
 export type { ConnectionState, MachineState, RealtimeEvents } from "./events.js";
 export type {
   ErrorCode, Heads, KnownKind, NotificationData, NotificationFrame, NotificationKind, Position, ServerFrame, StreamName,

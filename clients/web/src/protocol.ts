@@ -3,10 +3,11 @@
 // one place their shapes are written down in the core); this module names the parts the connection uses and
 // adds what the client sends.
 import type {
-  ErrorFrame, KnownCode, KnownKind, NotificationFrame, PongFrame, RefreshedFrame, ResumedFrame, ServerFrame,
+  ErrorFrame, HistoryFrame, KnownCode, KnownKind, NotificationFrame, PongFrame, ReadStateFrame, RefreshedFrame, ResumedFrame, ServerFrame,
 } from "./frames.js";
+import type { InboxRequest } from "./inbox.js";
 
-export type { ErrorFrame, KnownKind, NotificationFrame, PongFrame, RefreshedFrame, ResumedFrame, ServerFrame };
+export type { ErrorFrame, HistoryFrame, KnownKind, NotificationFrame, PongFrame, ReadStateFrame, RefreshedFrame, ResumedFrame, ServerFrame };
 
 export const PROTOCOL_VERSION = "2.0";
 
@@ -31,4 +32,8 @@ export type ErrorCode = ErrorFrame["data"]["code"];
 export type ClientFrame =
   | { type: "ping"; version: "2.0"; id: string }
   | { type: "resume"; version: "2.0"; id: string; data: { positions: Partial<Record<StreamName, Position>> } }
-  | { type: "refresh"; version: "2.0"; id: string; data: { token: string } };
+  | { type: "refresh"; version: "2.0"; id: string; data: { token: string } }
+  | InboxRequest;
+
+/** The server's inbox frames (ADR 0020) as the connection hands them to the client, and an inbox frame refused. */
+export type InboxFrame = HistoryFrame | ReadStateFrame | { type: "error"; code: "NOT_FOUND" | "BUDGET_EXCEEDED" };

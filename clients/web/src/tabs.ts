@@ -4,6 +4,8 @@
 // Tabs may run different versions of this client (a tab not reloaded since a deploy): relayed frames are
 // the server's frames as received, and every tab validates them with the same forward-compatible rules.
 import type { ConnectionState, RealtimeEvents } from "./events.js";
+import type { InboxSnapshot } from "./inbox.js";
+import type { StreamName } from "./protocol.js";
 import type { StreamsSnapshot } from "./streams.js";
 
 export type RelayedEvent =
@@ -17,9 +19,18 @@ export type TabMessage =
   /** `frame`: the server's frame as received (unknown fields included), validated again by the receiving tab. */
   | { kind: "notification"; tab: string; frame: unknown; replayed: boolean; toastTab: string }
   | { kind: "event"; tab: string; name: RelayedEvent; payload: RealtimeEvents[RelayedEvent] }
+  /** The leader's inbox after every change (ADR 0020): followers show it. */
+  | { kind: "inbox"; tab: string; snapshot: InboxSnapshot }
+  /** A follower's inbox action, carried out by the leader (it holds the connection). */
+  | { kind: "inbox-command"; tab: string; command: InboxCommand }
   /** This tab became the one the user looks at; the leader also checks its connection (a ping). */
   | { kind: "active"; tab: string }
   | { kind: "bye"; tab: string };
+
+export type InboxCommand =
+  | { action: "read"; stream: StreamName; offset: number }
+  | { action: "read-all" }
+  | { action: "older" };
 
 /** What a tab needs from the browser to coordinate; tests pass an in-memory one. */
 export interface TabTransport {

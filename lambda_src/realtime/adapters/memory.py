@@ -19,6 +19,7 @@ from realtime.ports import (
     LogEntry,
     MessageWindow,
     Page,
+    ReadPositions,
     StreamHead,
     new_epoch,
     oldest_live,
@@ -274,6 +275,8 @@ class InMemoryNotificationLog:
         self.appended = 0
         self.conflicts = 0
         self.between = between
+        #: The read state living in the same table (a purge of a user's partition deletes it too).
+        self.read_state: InMemoryReadStateStore | None = None
         self._lock = threading.Lock()
 
     def head(self, partition: str, *, consistent: bool = True) -> StreamHead:
@@ -342,7 +345,19 @@ class InMemoryNotificationLog:
             stored = self.partitions.get(partition, {})
             return [stored[o] for o in sorted(stored)]
 
+    def page(self, partition: str, before: int, limit: int) -> list[LogEntry]:
+        with self._lock:
+            stored = self.partitions.get(partition, {})
+            return [stored[o] for o in sorted(stored, reverse=True) if o < before][:limit]
+
+    def live_offsets(self, partition: str, after: int, upto: int, now: float, limit: int) -> list[int]:
+        with self._lock:
+            stored = self.partitions.get(partition, {})
+            return [o for o in sorted(stored, reverse=True) if after < o <= upto and stored[o].expires_at > now][:limit]
+
     def purge(self, partition: str) -> tuple[int, str | None]:
+        if self.read_state is not None:
+            self.read_state.forget(partition)
         with self._lock:
             removed = len(self.partitions.pop(partition, {}))
             for key in [key for key in self.requests if key[0] == partition]:
@@ -352,6 +367,59 @@ class InMemoryNotificationLog:
                 return removed, None
             self.heads[partition] = replace(head, epoch=new_epoch(), initial=False, settled=head.offset)
             return removed, self.heads[partition].epoch
+
+
+class InMemoryReadStateStore:
+    """Read positions and marks with the DynamoDB adapter's semantics: raising the positions reads the item,
+    then writes only if its version is still the one read (the conditional put), else re-reads; ``between``
+    runs between the read and the write (tests widen the race with it)."""
+
+    def __init__(self, between: Callable[[], None] | None = None) -> None:
+        self.positions_of: dict[str, ReadPositions] = {}
+        #: (user, stream, offset) → expiresAt
+        self.marked: dict[tuple[str, str, int], int] = {}
+        self.writes = 0
+        self.conflicts = 0
+        self.between = between
+        self._lock = threading.Lock()
+
+    def positions(self, user_id: str) -> ReadPositions:
+        with self._lock:
+            return self.positions_of.get(user_id, ReadPositions())
+
+    def raise_positions(self, user_id: str, upto: dict[str, int], expires_at: int) -> ReadPositions:
+        while True:
+            read = self.positions(user_id)
+            wanted = ReadPositions(user=max(read.user, upto.get("user", 0)),
+                                   global_=max(read.global_, upto.get("global", 0)), version=read.version + 1)
+            if (wanted.user, wanted.global_) == (read.user, read.global_):
+                return read
+            if self.between is not None:
+                self.between()
+            with self._lock:
+                if self.positions_of.get(user_id, ReadPositions()).version != read.version:
+                    self.conflicts += 1
+                    continue
+                self.positions_of[user_id] = wanted
+                self.writes += 1
+                return wanted
+
+    def mark(self, user_id: str, stream: str, offset: int, expires_at: int) -> None:
+        with self._lock:
+            self.marked[(user_id, stream, offset)] = expires_at
+            self.writes += 1
+
+    def marks(self, user_id: str, stream: str, after: int, upto: int, now: float) -> set[int]:
+        with self._lock:
+            return {o for (user, s, o), expires in self.marked.items()
+                    if user == user_id and s == stream and after < o <= upto and expires > now}
+
+    def forget(self, user_id: str) -> None:
+        """A purge of the user's partition (deletion request) deletes the read state with the entries."""
+        with self._lock:
+            self.positions_of.pop(user_id, None)
+            for key in [key for key in self.marked if key[0] == user_id]:
+                del self.marked[key]
 
 
 def hash_segment(connection_id: str, total_segments: int) -> int:

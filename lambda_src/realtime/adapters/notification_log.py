@@ -7,6 +7,8 @@
 * ``o<20-digit offset>``: an entry — the exact frame posted, ``requestId``, ``epoch``, ``storedAt``,
   ``expiresAt`` (TTL); global entries also ``settledSegments`` NS and ``settledAt`` N.
 * ``r#<request id>``: the idempotency item of a request in this stream — its ``offset``; TTL like the entry.
+* ``#read`` and ``m#<stream>#<offset>`` (a user's partition only): the user's read state (ADR 0020,
+  :class:`DynamoReadStateStore`), written by the default function.
 
 An append is one ``TransactWriteItems``: the head moves from the offset it was read at (condition on
 ``head`` and ``epoch``), the entry and the idempotency item are put only if absent. A cancelled
@@ -32,6 +34,7 @@ from realtime.ports import (
     NO_STREAM,
     FrameBuilder,
     LogEntry,
+    ReadPositions,
     StreamHead,
     new_epoch,
     settled_upto,
@@ -193,6 +196,34 @@ class DynamoNotificationLog:
                 KeyConditionExpression="#p = :p AND begins_with(#c, :o)", ExpressionAttributeNames=_NAMES,
                 ExpressionAttributeValues={":p": _s(partition), ":o": _s(ENTRY_PREFIX)})]
 
+    def page(self, partition: str, before: int, limit: int) -> list[LogEntry]:
+        if before <= 1 or limit <= 0:
+            return []
+        with _translated():
+            response = self.client.query(
+                TableName=self.table, ConsistentRead=True, ScanIndexForward=False, Limit=limit,
+                KeyConditionExpression="#p = :p AND #c BETWEEN :lower AND :upper", ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={":p": _s(partition), ":lower": _s(entry_key(1)),
+                                           ":upper": _s(entry_key(before - 1))})
+        return [_entry(item) for item in response.get("Items", [])]
+
+    def live_offsets(self, partition: str, after: int, upto: int, now: float, limit: int) -> list[int]:
+        if upto <= after or limit <= 0:
+            return []
+        offsets: list[int] = []
+        with _translated():
+            for item in self._query(
+                    KeyConditionExpression="#p = :p AND #c BETWEEN :lower AND :upper", ScanIndexForward=False,
+                    ExpressionAttributeNames={**_NAMES, "#o": "offset", "#x": "expiresAt"},
+                    ExpressionAttributeValues={":p": _s(partition), ":lower": _s(entry_key(after + 1)),
+                                               ":upper": _s(entry_key(upto))},
+                    ProjectionExpression="#o, #x", Limit=limit):
+                if int(item["expiresAt"]["N"]) > now:  # TTL deletes lazily
+                    offsets.append(int(item["offset"]["N"]))
+                    if len(offsets) >= limit:
+                        break
+        return offsets
+
     # -- global settling --------------------------------------------------------------------------
     def settle_segment(self, offset: int, segment: int, total: int, now: int) -> None:
         key = self._key(GLOBAL_PARTITION, entry_key(offset))
@@ -250,6 +281,7 @@ class DynamoNotificationLog:
         with _translated():
             head = _head(self._get(partition, HEAD_KEY))
             epoch = None
+            # The user's read state (``#read``, ``m#…``: ADR 0020) has no epoch, so it is deleted below too.
             if head.epoch is not None:
                 epoch = new_epoch()
                 self.client.update_item(
@@ -272,3 +304,98 @@ class DynamoNotificationLog:
                                            {self.table: requests[start:start + BATCH_WRITE_ITEMS]},
                                            "UnprocessedItems", self._sleep, self._rng, "log writes"):
                 pass
+
+
+READ_KEY = "#read"
+MARK_PREFIX = "m#"
+#: Every attribute the default function may write to the log (CKV_RT_018 checks its IAM condition against
+#: exactly this set): keys, the read positions and their version, the TTL.
+READ_STATE_ATTRIBUTES = (PARTITION_KEY, SORT_KEY, "readUser", "readGlobal", "ver", "expiresAt")
+_POSITION_ATTRIBUTE = {"user": "readUser", "global": "readGlobal"}
+#: Concurrent "mark all" calls of one user retry this often before the request fails (INTERNAL_ERROR).
+RAISE_ATTEMPTS = 8
+
+
+def mark_key(stream: str, offset: int) -> str:
+    return f"{MARK_PREFIX}{stream}#{offset:0{OFFSET_DIGITS}d}"
+
+
+def _positions(item: dict[str, Any] | None) -> ReadPositions:
+    if not item:
+        return ReadPositions()
+    return ReadPositions(user=int(item.get("readUser", {}).get("N", "0")),
+                         global_=int(item.get("readGlobal", {}).get("N", "0")),
+                         version=int(item.get("ver", {}).get("N", "0")))
+
+
+class DynamoReadStateStore:
+    """A user's read state in the user's own partition of the notification log (ADR 0020): ``#read`` holds
+    ``readUser``/``readGlobal`` (offsets) and ``ver``; ``m#<stream>#<offset>`` marks one notification read
+    and expires with it. Raising the positions is a put conditioned on the version read (a conflict
+    re-reads: concurrent calls converge to the maximum)."""
+
+    def __init__(self, client: Any, table_name: str, *, sleep=time.sleep, rng: random.Random | None = None):
+        self.client = client
+        self.table = table_name
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.conflicts = 0
+
+    def _key(self, partition: str, sort_key: str) -> dict[str, Any]:
+        return {PARTITION_KEY: _s(partition), SORT_KEY: _s(sort_key)}
+
+    def positions(self, user_id: str) -> ReadPositions:
+        with _translated():
+            return _positions(self.client.get_item(TableName=self.table, Key=self._key(user_id, READ_KEY),
+                                                   ConsistentRead=True).get("Item"))
+
+    def raise_positions(self, user_id: str, upto: dict[str, int], expires_at: int) -> ReadPositions:
+        with _translated():
+            for attempt in range(RAISE_ATTEMPTS):
+                read = self.positions(user_id)
+                wanted = ReadPositions(user=max(read.user, upto.get("user", 0)),
+                                       global_=max(read.global_, upto.get("global", 0)), version=read.version + 1)
+                if (wanted.user, wanted.global_) == (read.user, read.global_):
+                    return read
+                condition = ("attribute_not_exists(#c)" if read.version == 0 else "#v = :v")
+                values = {} if read.version == 0 else {":v": _n(read.version)}
+                try:
+                    self.client.put_item(
+                        TableName=self.table,
+                        Item={**self._key(user_id, READ_KEY), "readUser": _n(wanted.user),
+                              "readGlobal": _n(wanted.global_), "ver": _n(wanted.version), "expiresAt": _n(expires_at)},
+                        ConditionExpression=condition,
+                        ExpressionAttributeNames={"#c": SORT_KEY} if read.version == 0 else {"#v": "ver"},
+                        **({"ExpressionAttributeValues": values} if values else {}))
+                    return wanted
+                except ClientError as error:
+                    if _code(error) != "ConditionalCheckFailedException":
+                        raise
+                self.conflicts += 1
+                self._sleep(self._rng.uniform(0, min(APPEND_BACKOFF_CAP_SECONDS, APPEND_BACKOFF_SECONDS * 2 ** attempt)))
+        raise Throttled("read position contention")
+
+    def mark(self, user_id: str, stream: str, offset: int, expires_at: int) -> None:
+        with _translated():
+            self.client.put_item(TableName=self.table, Item={**self._key(user_id, mark_key(stream, offset)),
+                                                             "expiresAt": _n(expires_at)})
+
+    def marks(self, user_id: str, stream: str, after: int, upto: int, now: float) -> set[int]:
+        if upto <= after:
+            return set()
+        found: set[int] = set()
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True,
+            "KeyConditionExpression": "#p = :p AND #c BETWEEN :lower AND :upper",
+            "ExpressionAttributeNames": {**_NAMES, "#x": "expiresAt"}, "ProjectionExpression": "#c, #x",
+            "ExpressionAttributeValues": {":p": _s(user_id), ":lower": _s(mark_key(stream, after + 1)),
+                                          ":upper": _s(mark_key(stream, upto))}}
+        with _translated():
+            while True:
+                response = self.client.query(**kwargs)
+                for item in response.get("Items", []):
+                    if int(item["expiresAt"]["N"]) > now:
+                        found.add(int(item[SORT_KEY]["S"].rsplit("#", 1)[1]))
+                if not response.get("LastEvaluatedKey"):
+                    return found
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -4,7 +4,9 @@ abusing the rate limit or its token has expired.
 ``ping`` → ``pong`` (2.0: with the heads); ``resume`` → the replayed notifications, then ``resumed``
 (ADR 0018), or ``INTERNAL_ERROR`` when a replayed frame could not be posted (never a ``resumed`` that
 claims what was not sent); ``refresh`` → ``refreshed`` or ``TOKEN_INVALID`` (the token is verified with
-the authorizer's rules and must be the connection's own user's); anything else → an ``error`` frame.
+the authorizer's rules and must be the connection's own user's); ``history`` → its page as one or more
+``history`` frames; ``read``/``read.all`` → ``read.state``, also pushed (without id) to the user's other
+connections (ADR 0020); anything else → an ``error`` frame.
 Every frame counts against the rate limit; a frame on a connection whose row is gone gets
 ``CONNECTION_UNKNOWN`` and the connection is closed (it would otherwise get pongs but no broadcast).
 """
@@ -20,9 +22,12 @@ from realtime.errors import DomainError, StaleConnection, Throttled
 from realtime.messages import (
     VERSION,
     VERSION_2,
+    ClientFrame,
     ErrorCode,
+    HistoryRequest,
     MessageRejected,
-    PingMessage,
+    ReadAllMessage,
+    ReadMessage,
     RefreshMessage,
     ResumeMessage,
     encode,
@@ -34,6 +39,7 @@ from realtime.messages import (
 )
 from realtime.observability import Logger, Metrics
 from realtime.ports import Clock, ConnectionStore, MessageWindow, Notifier
+from realtime.services.inbox import InboxRefused, InboxService
 from realtime.services.replay import HeadReader, ReplayPlanner
 
 _METRIC_OF_CODE = {
@@ -44,6 +50,8 @@ _METRIC_OF_CODE = {
     ErrorCode.TOKEN_EXPIRED: "TokensExpired",
     ErrorCode.TOKEN_INVALID: "TokenRefreshesRejected",
     ErrorCode.CONNECTION_UNKNOWN: "ConnectionsUnknown",
+    ErrorCode.NOT_FOUND: "InboxNotFound",
+    ErrorCode.BUDGET_EXCEEDED: "InboxBudgetExceeded",
     ErrorCode.INTERNAL_ERROR: None,  # logged at ERROR; the function's error rate is the signal
 }
 
@@ -62,6 +70,9 @@ class Reply:
     replayed: tuple[bytes, ...] = ()
     #: A resume's answer depends on how many replayed frames were delivered: builds it from that count.
     conclude: Callable[[int], Reply] | None = None
+    #: Sent after the answer to each of these connections (the user's other tabs: ``read.state``).
+    push_to: tuple[str, ...] = ()
+    push: bytes = b""
 
 
 class TokenVerifierPort:
@@ -74,6 +85,7 @@ class ClientMessageService:
     def __init__(self, store: ConnectionStore, notifier: Notifier, clock: Clock, logger: Logger, metrics: Metrics,
                  *, max_message_bytes: int, rate_limit_per_minute: int, max_rate_violations: int,
                  replay: ReplayPlanner | None = None, heads: HeadReader | None = None,
+                 inbox: InboxService | None = None, monotonic: Callable[[], float] = time.monotonic,
                  verifier: Callable[[], TokenVerifierPort] | None = None, sleep: Callable[[float], None] = time.sleep):
         self.store = store
         self.notifier = notifier
@@ -85,6 +97,8 @@ class ClientMessageService:
         self.max_violations = max_rate_violations
         self.replay = replay
         self.heads = heads
+        self.inbox = inbox
+        self.monotonic = monotonic
         self.verifier = verifier
         self.sleep = sleep
 
@@ -108,7 +122,7 @@ class ClientMessageService:
     def _answer(self, connection_id: str, body: str | None, is_base64: bool, request_id: str) -> Reply:
         now = self.clock.now()
         window = self.store.count_message(connection_id, int(now // 60))
-        parsed: PingMessage | ResumeMessage | RefreshMessage | MessageRejected | None = None
+        parsed: ClientFrame | MessageRejected | None = None
         if window is None:
             # The row is gone (TTL, sweeper, a restored emulator): no broadcast can find this connection.
             return self._error(ErrorCode.CONNECTION_UNKNOWN, "connection unknown; reconnect and resume",
@@ -139,6 +153,8 @@ class ClientMessageService:
             return self._resume(connection_id, window, message, now, request_id)
         if isinstance(message, RefreshMessage):
             return self._refresh(connection_id, window, message, now, request_id)
+        if isinstance(message, HistoryRequest | ReadMessage | ReadAllMessage):
+            return self._inbox(connection_id, window, message, now, request_id)
         if message.version == VERSION_2:
             if self.heads is None or not window.user_id:
                 return self._error(ErrorCode.INTERNAL_ERROR, "heads are not available", request_id,
@@ -147,7 +163,7 @@ class ClientMessageService:
         return Reply(encode(pong_message(message, now)), None)
 
     @staticmethod
-    def _parse(body: str | None) -> PingMessage | ResumeMessage | RefreshMessage | MessageRejected:
+    def _parse(body: str | None) -> ClientFrame | MessageRejected:
         try:
             return parse_client_message(body or "")
         except MessageRejected as rejected:
@@ -180,6 +196,47 @@ class ClientMessageService:
                                                 reason=plan.reason)), None)
 
         return Reply(b"", None, replayed=tuple(frame.encode() for frame in plan.frames), conclude=conclude)
+
+    # -- inbox ------------------------------------------------------------------------------------
+    def _inbox(self, connection_id: str, window: MessageWindow, message: HistoryRequest | ReadMessage | ReadAllMessage,
+               now: float, request_id: str) -> Reply:
+        if not window.user_id or self.inbox is None:
+            return self._error(ErrorCode.INTERNAL_ERROR, "the inbox is not available", request_id,
+                               version=message.version)
+        started = self.monotonic()
+        try:
+            if isinstance(message, HistoryRequest):
+                return self._history(connection_id, window.user_id, message, now, request_id, started)
+            if isinstance(message, ReadMessage):
+                state = self.inbox.mark(window.user_id, message, now)
+            else:
+                state = self.inbox.mark_all(window.user_id, message, now)
+        except InboxRefused as refused:
+            return self._error(refused.code, refused.message, request_id, version=message.version)
+        self.metrics.count("ReadMarks")
+        others = tuple(cid for cid in self.store.connections_of_users([window.user_id]) if cid != connection_id)
+        self.metrics.count("ReadStatePushes", len(others))
+        self.logger.info("read state changed", connectionId=connection_id, userId=window.user_id,
+                         unread=state.data.unread, pushedTo=len(others))
+        pushed = encode(state.model_copy(update={"id": None}))
+        return Reply(encode(state), None, push_to=others, push=pushed)
+
+    def _history(self, connection_id: str, user_id: str, message: HistoryRequest, now: float, request_id: str,
+                 started: float) -> Reply:
+        self.metrics.count("HistoryRequests")
+        answer = self.inbox.history(user_id, message, now)
+        self.metrics.count("HistoryItemsRead", answer.entries_read)
+        self.metrics.gauge("HistoryLatency", (self.monotonic() - started) * 1000, "Milliseconds")
+        self.logger.info("history", connectionId=connection_id, userId=user_id, items=answer.items,
+                         parts=len(answer.frames))
+
+        def conclude(sent: int) -> Reply:
+            if sent < len(answer.frames) - 1:
+                return self._error(ErrorCode.INTERNAL_ERROR, "history interrupted; ask again", request_id,
+                                   version=message.version)
+            return Reply(answer.frames[-1], None)
+
+        return Reply(b"", None, replayed=answer.frames[:-1], conclude=conclude)
 
     # -- refresh ----------------------------------------------------------------------------------
     def _refresh(self, connection_id: str, window: MessageWindow, message: RefreshMessage, now: float,
@@ -221,6 +278,7 @@ class ClientMessageService:
                 if reply.code is not None:
                     self.logger.info("message rejected", connectionId=connection_id, code=reply.code.value)
             self.notifier.send(connection_id, reply.payload)
+            self._push(reply)
             if reply.closed:
                 self.logger.warning("closing connection", connectionId=connection_id, code=reply.code.value)
                 self.notifier.close(connection_id)
@@ -229,6 +287,14 @@ class ClientMessageService:
         except DomainError as error:
             self.logger.warning("reply not delivered", connectionId=connection_id, errorType=type(error).__name__)
         return reply
+
+    def _push(self, reply: Reply) -> None:
+        """Best effort: a tab that misses a push gets the state from its next history or read frame."""
+        for other in reply.push_to:
+            try:
+                self.notifier.send(other, reply.push)
+            except DomainError as error:
+                self.logger.info("read state not pushed", connectionId=other, errorType=type(error).__name__)
 
     def _send_replayed(self, connection_id: str, frame: bytes) -> bool:
         """False when the frame could not be delivered (the resume then answers recovered: false)."""

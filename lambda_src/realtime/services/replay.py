@@ -33,6 +33,14 @@ GLOBAL_HEAD_CACHE_SECONDS = 5.0
 BUDGET_TTL_SLACK_SECONDS = 60
 
 
+def spend_read_budget(store: ConnectionStore, user_id: str, items: int, now: float, *, limit: int,
+                      window_seconds: int) -> bool:
+    """Count ``items`` log reads against the user's budget of the current fixed window (resume and inbox)."""
+    window = int(now // window_seconds)
+    return store.spend_read_budget(user_id, items, window, limit,
+                                   (window + 1) * window_seconds + BUDGET_TTL_SLACK_SECONDS)
+
+
 def wire_head(head: StreamHead, offset: int | None = None) -> Head:
     return Head(epoch=head.epoch, offset=head.offset if offset is None else offset)
 
@@ -115,9 +123,8 @@ class ReplayPlanner:
         return Replay(tuple(frames), answer, not failed, reason, failed)
 
     def _spend(self, user_id: str, items: int, now: float) -> bool:
-        window = int(now // self.budget_window)
-        return self.store.spend_read_budget(user_id, items, window, self.budget_items,
-                                            (window + 1) * self.budget_window + BUDGET_TTL_SLACK_SECONDS)
+        return spend_read_budget(self.store, user_id, items, now, limit=self.budget_items,
+                                 window_seconds=self.budget_window)
 
     @staticmethod
     def _complete(entries: list[LogEntry], after: int, upto: int, head: StreamHead, now: float) -> bool:

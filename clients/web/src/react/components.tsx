@@ -94,17 +94,22 @@ export function NotificationToast() {
 const selectToasts = (snapshot: RealtimeSnapshot) => snapshot.toasts;
 const selectCenter = (snapshot: RealtimeSnapshot) => snapshot.centerOpen;
 const selectUnread = (snapshot: RealtimeSnapshot) => snapshot.unread;
+const selectMore = (snapshot: RealtimeSnapshot) => snapshot.more;
 
 /**
- * Recent notifications with an unread count. Keyboard: the toggle opens the panel and focuses the
- * first notification; ArrowUp/ArrowDown/Home/End move between notifications; Enter or Space marks one
- * read; Escape closes the panel and returns focus to the toggle.
+ * The user's notifications of the last 24 hours (the history, ADR 0020, and what arrived since) with the
+ * server's unread count — the same on every tab and device. Each unread one has a "Mark as read" control;
+ * "Load older" asks for the next page when more are stored. Keyboard: the toggle opens the panel and
+ * focuses the first notification; ArrowUp/ArrowDown/Home/End move between notifications; Enter or Space
+ * marks one read; Delete marks the focused one read and moves to the next; Escape closes the panel and
+ * returns focus to the toggle.
  */
 export function NotificationCenter({ onSelect }: { onSelect?: (item: NotificationItem) => void }) {
   const notifications = useNotifications();
   const unread = useRealtimeSelector(selectUnread);
+  const more = useRealtimeSelector(selectMore);
   const open = useRealtimeSelector(selectCenter);
-  const { markRead, markAllRead, setCenterOpen: setOpen } = useRealtimeActions();
+  const { markRead, markAllRead, loadOlder, setCenterOpen: setOpen } = useRealtimeActions();
   const [active, setActive] = useState(0);
   const panelId = useId();
   const toggle = useRef<HTMLButtonElement>(null);
@@ -141,6 +146,13 @@ export function NotificationCenter({ onSelect }: { onSelect?: (item: Notificatio
     if (event.key in moves) {
       event.preventDefault();
       moveTo(moves[event.key]!);
+    } else if (event.key === "Delete") {
+      // Done with this one: mark it read (on every tab and device) and go on to the next.
+      const item = notifications[active];
+      if (!item) return;
+      event.preventDefault();
+      if (!item.read) markRead(item.id);
+      moveTo(active + 1);
     }
   };
 
@@ -187,6 +199,12 @@ export function NotificationCenter({ onSelect }: { onSelect?: (item: Notificatio
                   <NotificationText item={item} />
                 </button>
                 <NotificationLink item={item} />
+                {item.read ? null : (
+                  <button type="button" className="rt-mark" aria-label={`Mark as read: ${item.notification.data.title}`}
+                    onClick={() => markRead(item.id)}>
+                    Mark as read
+                  </button>
+                )}
                 <span id={`${panelId}-${index}-when`} className="rt-when">
                   {new Date(item.receivedAt).toLocaleTimeString()}
                 </span>
@@ -194,6 +212,7 @@ export function NotificationCenter({ onSelect }: { onSelect?: (item: Notificatio
             ))}
           </ul>
         )}
+        {more ? <button type="button" className="rt-center__older" onClick={loadOlder}>Load older</button> : null}
       </div>
     </div>
   );

@@ -133,6 +133,7 @@ export function useRealtimeActions() {
   return useMemo(() => ({
     markRead: (id: string) => store.markRead(id),
     markAllRead: () => store.markAllRead(),
+    loadOlder: () => store.loadOlder(),
     dismissToast: (id: string) => store.dismissToast(id),
     pauseToast: (id: string) => store.pauseToast(id),
     resumeToast: (id: string) => store.resumeToast(id),

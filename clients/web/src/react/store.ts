@@ -9,6 +9,7 @@
 import type { RealtimeClient } from "../client.js";
 import { systemClock, type Clock, type TimerHandle } from "../clock.js";
 import type { ConnectionState, NotificationFrame, RealtimeEvents } from "../events.js";
+import type { InboxItem, InboxSnapshot } from "../inbox.js";
 
 export const MAX_TOASTS = 3;
 /** How long a toast stays when nobody hovers or focuses it. */
@@ -23,6 +24,12 @@ export interface NotificationItem {
   receivedAt: number;
 }
 
+/** A history item (ADR 0020) as the center lists it: its stored time is when it was received. */
+export function fromInbox(item: InboxItem): NotificationItem {
+  const notification = { type: "notification", version: "1.0", id: item.id, data: item.data } as NotificationFrame;
+  return { id: item.id, notification, read: item.read, receivedAt: Date.parse(item.data.timestamp) || 0 };
+}
+
 export type Toast =
   | { type: "notification"; id: string; item: NotificationItem }
   /** Stands for `count` notifications of one replay; shows "`count` new notifications" and opens the center. */
@@ -35,9 +42,12 @@ export interface LogEntry {
 
 export interface RealtimeSnapshot {
   state: ConnectionState;
-  /** Newest first, at most `maxNotifications`, each id once. */
+  /** Newest first, each id once: the user's history (ADR 0020) and what arrived since. */
   notifications: readonly NotificationItem[];
+  /** The user's unread count: the server's once the history is loaded (the same on every device). */
   unread: number;
+  /** Older notifications are stored: the center offers "Load older". */
+  more: boolean;
   /** Newest last, at most MAX_TOASTS. */
   toasts: readonly Toast[];
   /** Whether the notification center is open (a summary toast opens it). */
@@ -59,8 +69,11 @@ const MAX_LOG = 100;
 
 export class RealtimeStore {
   private snapshot: RealtimeSnapshot = {
-    state: "disconnected", notifications: [], unread: 0, toasts: [], centerOpen: false, log: [], refetches: 0,
+    state: "disconnected", notifications: [], unread: 0, more: false, toasts: [], centerOpen: false, log: [], refetches: 0,
   };
+  /** The client whose inbox the center shows (history, read state: ADR 0020); null: local read flags only. */
+  private inboxClient: RealtimeClient | null = null;
+  private inboxLoaded = false;
   private readonly listeners = new Set<() => void>();
   private readonly maxNotifications: number;
   private readonly toastMs: number;
@@ -91,6 +104,7 @@ export class RealtimeStore {
     const subscriptions = [
       client.on("state", ({ state }) => this.update({ state }, `state: ${state}`)),
       client.on("notification", (event) => this.addNotification(event)),
+      client.on("inbox", (inbox) => this.setInbox(inbox)),
       client.on("reconnect-scheduled", ({ attempt, delayMs, reason }) =>
         this.log(`reconnect attempt ${attempt} in ${(delayMs / 1000).toFixed(2)} s (${reason})`)),
       client.on("resumed", ({ recovered, replayed }) => {
@@ -105,11 +119,35 @@ export class RealtimeStore {
       client.on("server-error", ({ code, requestId }) => this.log(`server error ${code} (request ${requestId})`)),
       client.on("invalid-frame", ({ error }) => this.log(`invalid frame ignored: ${error.slice(0, 120)}`)),
     ];
+    this.inboxClient = client;
     this.update({ state: client.state });
+    const inbox = client.inboxState as InboxSnapshot | undefined; // a stand-in client in tests may have none
+    if (inbox && !inbox.loading) this.setInbox(inbox);
     return () => {
       subscriptions.forEach((unsubscribe) => unsubscribe());
+      if (this.inboxClient === client) this.inboxClient = null;
       this.endBurst();
     };
+  }
+
+  /**
+   * The user's inbox as the client has it: the listed history with read state, the server's unread count.
+   * History is listed, never toasted (only `notification` events toast). Items not in it yet (a notification
+   * event before the inbox event that lists it) are kept.
+   */
+  setInbox(inbox: InboxSnapshot): void {
+    if (inbox.loading && !this.inboxLoaded) return;
+    this.inboxLoaded = true;
+    const listed = inbox.items.map(fromInbox);
+    const ids = new Set(listed.map((item) => item.id));
+    const notifications = [...this.snapshot.notifications.filter((item) => !ids.has(item.id)), ...listed]
+      .sort((a, b) => b.receivedAt - a.receivedAt);
+    this.update({ notifications, unread: inbox.unread, more: inbox.more });
+  }
+
+  /** The next older page of the history (when `more`). */
+  loadOlder(): void {
+    this.inboxClient?.loadOlder();
   }
 
   /**
@@ -120,7 +158,8 @@ export class RealtimeStore {
     const id = notification.id ?? `local-${(this.localIds += 1)}`;
     if (this.snapshot.notifications.some((item) => item.id === id) || this.burst.some((item) => item.id === id)) return;
     const item: NotificationItem = { id, notification, read: false, receivedAt: this.clock.now() };
-    const notifications = [item, ...this.snapshot.notifications].slice(0, this.maxNotifications);
+    // Once the history is loaded the center lists it all (pages of 50, "Load older"); before, the newest only.
+    const notifications = [item, ...this.snapshot.notifications].slice(0, this.inboxLoaded ? undefined : this.maxNotifications);
     const text = `notification ${id}${replayed ? " (replayed)" : ""}: ${notification.data.title}`;
     if (toast && replayed) {
       this.burst.push(item);
@@ -145,11 +184,19 @@ export class RealtimeStore {
     this.update({ toasts: this.withToasts(toasts) });
   }
 
+  /** Read on every tab and device of the user when the inbox is loaded (the server keeps it); else here. */
   markRead(id: string): void {
+    const item = this.snapshot.notifications.find((candidate) => candidate.id === id);
+    const { stream, offset } = item?.notification.data ?? {};
+    if (this.inboxLoaded && this.inboxClient !== null && stream != null && offset != null) {
+      if (!item!.read) this.inboxClient.markRead(stream, offset);
+      return;
+    }
     this.update({ notifications: this.snapshot.notifications.map((item) => (item.id === id ? { ...item, read: true } : item)) });
   }
 
   markAllRead(): void {
+    if (this.inboxLoaded && this.inboxClient !== null) return this.inboxClient.markAllRead();
     this.update({ notifications: this.snapshot.notifications.map((item) => (item.read ? item : { ...item, read: true })) });
   }
 
@@ -209,10 +256,11 @@ export class RealtimeStore {
     this.update({}, text);
   }
 
-  /** `unread` is derived here, from whatever `notifications` becomes. */
-  private update(change: Partial<Omit<RealtimeSnapshot, "unread">>, logText?: string): void {
+  /** `unread` is the server's once the inbox is loaded; before, it is derived from whatever `notifications` becomes. */
+  private update(change: Partial<RealtimeSnapshot>, logText?: string): void {
     const log = logText === undefined ? this.snapshot.log : [...this.snapshot.log, { at: this.clock.now(), text: logText }].slice(-MAX_LOG);
-    const unread = change.notifications ? change.notifications.filter((n) => !n.read).length : this.snapshot.unread;
+    const unread = change.unread ?? (this.inboxLoaded ? this.snapshot.unread
+      : change.notifications ? change.notifications.filter((n) => !n.read).length : this.snapshot.unread);
     this.snapshot = { ...this.snapshot, ...change, unread, log };
     for (const listener of this.listeners) listener();
   }
