@@ -12,7 +12,7 @@ export type {
   ErrorCode, Heads, KnownKind, NotificationData, NotificationFrame, NotificationKind, Position, ServerFrame, StreamName,
 } from "./protocol.js";
 // Frame checks generated from the JSON Schema (the Zod schemas are at @moc-realtime/client/messages: Zod is not in the core).
-export { parseServerFrame, type FrameResult, type ParseResult } from "./validate.js";
+export { parseServerFrame, type FrameResult } from "./validate.js";
 export { STORAGE_PREFIX, type PositionStorage, type StreamsSnapshot } from "./streams.js";
 export { browserTabs, CHANNEL_NAME, LOCK_NAME, type TabMessage, type TabTransport } from "./tabs.js";
 export { AuthRequiredError, renewalLead, TOKEN_TIMEOUT_MS, tokenNeedsRenewal, tokenTimes, type TokenTimes } from "./token.js";

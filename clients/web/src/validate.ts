@@ -14,8 +14,6 @@ export type FrameResult =
   | { ok: false; reason: "invalid"; error: string }
   /** A frame type this client does not know (a newer server): ignore it. */
   | { ok: false; reason: "unknown-type"; type: string };
-/** The name the connection code uses for the same result. */
-export type ParseResult = FrameResult;
 
 const patterns = new Map<string, RegExp>();
 
