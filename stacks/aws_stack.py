@@ -156,6 +156,7 @@ class RealtimeAwsStack(TerraformStack):
         table.grant_scan(functions["sweeper"].role)
         for name in ("default", "broadcast", "sweeper"):
             api.grant_manage_connections(functions[name].role)
+        api.grant_inspect_connections(functions["connect"].role)  # GetConnection at the per-user cap (ADR 0021)
         queue.grant_consume(functions["broadcast"].role)
         queue.grant_send(functions["broadcast"].role)
         notification_log.grant_appends(functions["broadcast"].role)
@@ -248,7 +249,7 @@ class RealtimeAwsStack(TerraformStack):
                 "ALLOWED_ORIGINS": ",".join(cfg.origins.allowed),
                 "ALLOW_MISSING_ORIGIN": "true" if cfg.origins.allow_missing else "false",
             },
-            "connect": {**table, **global_limit,
+            "connect": {**table, **endpoint, **global_limit,
                         "PER_USER_CONNECTION_LIMIT": str(cfg.connections.per_user_limit)},
             "disconnect": {**table},
             "default": {**table, **endpoint, "MAX_MESSAGE_BYTES": str(cfg.messages.max_bytes),

@@ -170,6 +170,7 @@ class AuthorizerConfig:
 class ConnectConfig:
     common: CommonConfig
     table_name: str
+    connections_endpoint: str
     global_limit: int
     per_user_limit: int
 
@@ -179,6 +180,7 @@ class ConnectConfig:
         return cls(
             common=CommonConfig.load(env, "connect"),
             table_name=env.string("CONNECTIONS_TABLE"),
+            connections_endpoint=env.url("CONNECTIONS_ENDPOINT"),
             global_limit=env.integer("GLOBAL_CONNECTION_LIMIT", 1),
             per_user_limit=env.integer("PER_USER_CONNECTION_LIMIT", 1),
         )

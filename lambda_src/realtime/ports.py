@@ -113,6 +113,10 @@ class ConnectionStore(Protocol):
     def remove(self, connection_id: str) -> bool:
         """Delete the row and its membership entry and decrement the counter; False if there was no row."""
 
+    def members(self, user_id: str) -> dict[str, int]:
+        """The user's connections as the per-user cap counts them: connection id → ``connectedAt`` (strongly
+        consistent; may include connections whose ``$disconnect`` has not run yet: ADR 0021)."""
+
     def remove_stale(self, connection_id: str, connected_before: int) -> bool:
         """:meth:`remove`, but only when the row was created before ``connected_before`` (a 410 for a younger
         row is a connection still in ``$connect``)."""

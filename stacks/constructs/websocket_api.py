@@ -184,3 +184,8 @@ class WebSocketApi(Construct):
         role.add_statement("ManageConnections", ["execute-api:ManageConnections"],
                            [f"{self.execution_arn}/{self._props.stage_name}/{method}/@connections/*"
                             for method in MANAGE_CONNECTION_METHODS])
+
+    def grant_inspect_connections(self, role: LeastPrivilegeRole) -> None:
+        """GetConnection on this stage only: neither post nor close (ADR 0021)."""
+        role.add_statement("InspectConnections", ["execute-api:ManageConnections"],
+                           [f"{self.execution_arn}/{self._props.stage_name}/GET/@connections/*"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from realtime.services.broadcast import CLAIM_LEASE_SECONDS, MIN_REMAINING_MILLIS
+from realtime.services.connections import CONNECT_GRACE_SECONDS
 from realtime.services.fan_out import RetryPolicy
 
 from stacks.config import ENVIRONMENT_NAMES, EnvConfig, load_env
@@ -21,7 +22,7 @@ TOKEN_RULES = {"COGNITO_ISSUER", "COGNITO_JWKS_URL", "COGNITO_CLIENT_IDS", "COGN
 LOG_VARIABLES = {"NOTIFICATIONS_TABLE", "NOTIFICATION_RETENTION_SECONDS"}
 CONTRACT_VARIABLES = {
     "authorizer": TOKEN_RULES | {"ALLOWED_ORIGINS", "ALLOW_MISSING_ORIGIN"},
-    "connect": {"CONNECTIONS_TABLE", "GLOBAL_CONNECTION_LIMIT", "PER_USER_CONNECTION_LIMIT"},
+    "connect": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "GLOBAL_CONNECTION_LIMIT", "PER_USER_CONNECTION_LIMIT"},
     "disconnect": {"CONNECTIONS_TABLE"},
     "default": {"CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT", "MAX_MESSAGE_BYTES", "MESSAGE_RATE_LIMIT_PER_MINUTE",
                 "MAX_RATE_VIOLATIONS", "RESUME_MAX_NOTIFICATIONS",
@@ -130,6 +131,14 @@ def test_notification_log_is_a_keyed_range_per_user_with_the_tables_protections(
     _, broadcast = function(stack, cfg, "broadcast")
     assert broadcast["environment"]["variables"]["NOTIFICATION_RETENTION_SECONDS"] == \
         variables["NOTIFICATION_RETENTION_SECONDS"]
+
+
+def test_the_connect_grace_outlasts_the_connect_function(env):
+    """ADR 0021: a member younger than the grace may still be inside its own $connect (410 until it returns),
+    so the grace must exceed the longest a connect function can run."""
+    cfg, stack = env
+    _, connect = function(stack, cfg, "connect")
+    assert CONNECT_GRACE_SECONDS > connect["timeout"]
 
 
 # --- Queues --------------------------------------------------------------------------------------
@@ -309,7 +318,9 @@ def test_each_function_gets_only_what_it_uses(env):
     assert by_function["connect"]["dynamodb:PutItem"] == {table}
     for name in ("default", "broadcast", "sweeper"):
         assert by_function[name]["execute-api:ManageConnections"] == manage
-    for name in ("authorizer", "connect", "disconnect"):
+    # connect may only ask whether a connection is gone, at the per-user cap (ADR 0021)
+    assert by_function["connect"]["execute-api:ManageConnections"] == {f"{execution}/{cfg.name}/GET/@connections/*"}
+    for name in ("authorizer", "disconnect"):
         assert "execute-api:ManageConnections" not in by_function[name]
     assert "sqs:ReceiveMessage" in by_function["broadcast"]
     assert not any("sqs:ReceiveMessage" in by_function[n] for n in FUNCTIONS if n != "broadcast")

@@ -200,6 +200,10 @@ class DynamoConnectionStore:
                                                          ":next": _n(version + 1),
                                                          ":exp": _n(connection.expires_at)}}}
 
+    def members(self, user_id: str) -> dict[str, int]:
+        with _translated():
+            return self._membership(user_id)[0]
+
     def remove(self, connection_id: str) -> bool:
         return self._remove(connection_id, connected_before=None)
 

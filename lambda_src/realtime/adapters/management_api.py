@@ -91,13 +91,14 @@ class ManagementApiNotifier:
         self._signer: _SigV4Auth | None = None
 
     @classmethod
-    def from_environment(cls, endpoint_url: str, max_connections: int = 10) -> ManagementApiNotifier:
+    def from_environment(cls, endpoint_url: str, max_connections: int = 10,
+                         read_timeout: float = READ_TIMEOUT_SECONDS) -> ManagementApiNotifier:
         """Credentials and region of the process's botocore session (in Lambda: the function's role, from
         its environment), which the handler's other clients share: nothing is looked up twice and boto3
         is not imported (ADR 0017)."""
         session = aws.session()
         return cls(endpoint_url, session.get_credentials(), session.get_config_variable("region"),
-                   max_connections=max_connections)
+                   max_connections=max_connections, read_timeout=read_timeout)
 
     def send(self, connection_id: str, payload: bytes) -> None:
         self._call("POST", connection_id, payload)

@@ -64,7 +64,7 @@ class InMemoryConnectionStore:
 
     def __init__(self, page_size: int = 100):
         self.rows: dict[str, _Row] = {}
-        self.members: dict[str, dict[str, int]] = {}
+        self.members_by_user: dict[str, dict[str, int]] = {}
         self.index: dict[str, Connection] = {}
         self._index_lagging = False
         self.counter = 0
@@ -101,7 +101,7 @@ class InMemoryConnectionStore:
     # -- connections ------------------------------------------------------------------------------
     def _live_members(self, user_id: str, now: int) -> dict[str, int]:
         oldest = oldest_live(now)
-        return {cid: at for cid, at in self.members.get(user_id, {}).items() if at > oldest}
+        return {cid: at for cid, at in self.members_by_user.get(user_id, {}).items() if at > oldest}
 
     def add(self, connection: Connection, *, global_limit: int, per_user_limit: int) -> None:
         with self._lock:
@@ -113,9 +113,13 @@ class InMemoryConnectionStore:
             if len(live) >= per_user_limit:
                 raise UserLimitReached()
             self.rows[connection.connection_id] = _Row(connection)
-            self.members[connection.user_id] = {**live, connection.connection_id: connection.connected_at}
+            self.members_by_user[connection.user_id] = {**live, connection.connection_id: connection.connected_at}
             self.counter += 1
             self._sync_index(connection.connection_id)
+
+    def members(self, user_id: str) -> dict[str, int]:
+        with self._lock:
+            return dict(self.members_by_user.get(user_id, {}))
 
     def remove(self, connection_id: str) -> bool:
         return self._remove(connection_id, connected_before=None)
@@ -131,7 +135,7 @@ class InMemoryConnectionStore:
             if connected_before is not None and row.connection.connected_at >= connected_before:
                 return False
             del self.rows[connection_id]
-            self.members.get(row.connection.user_id, {}).pop(connection_id, None)
+            self.members_by_user.get(row.connection.user_id, {}).pop(connection_id, None)
             self.counter -= 1
             self._sync_index(connection_id)
             return True
@@ -188,14 +192,14 @@ class InMemoryConnectionStore:
         with self._lock:
             found: dict[str, None] = {}
             for user_id in wanted:
-                found.update(dict.fromkeys(self.members.get(user_id, {})))
+                found.update(dict.fromkeys(self.members_by_user.get(user_id, {})))
             found.update(dict.fromkeys(cid for cid, c in self.index.items() if c.user_id in wanted))
             return list(found)
 
     def connections_by_user(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
         wanted = list(dict.fromkeys(user_ids))
         with self._lock:
-            found: dict[str, dict[str, None]] = {user_id: dict.fromkeys(self.members.get(user_id, {}))
+            found: dict[str, dict[str, None]] = {user_id: dict.fromkeys(self.members_by_user.get(user_id, {}))
                                                  for user_id in wanted}
             for cid, connection in self.index.items():
                 if connection.user_id in found:
