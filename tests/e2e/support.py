@@ -19,6 +19,21 @@ async def open_ws(url: str, token: str | None, origin: str | None = None) -> Cli
     return await websockets.connect(target, origin=origin, open_timeout=15, max_size=None, ping_interval=None)
 
 
+async def open_ws_backing_off(url: str, token: str, *, within_seconds: float = 30.0) -> ClientConnection:
+    """:func:`open_ws` that waits out a 429 the way the client does (ADR 0010): a test that drops connections
+    faster than API Gateway's late ``$disconnect`` arrives leaves rows that hold the user's places until
+    ``$connect`` may probe them (older than ``CONNECT_GRACE_SECONDS``, ADR 0021). Any other refusal, and a
+    429 that outlasts ``within_seconds``, fails."""
+    deadline = time.monotonic() + within_seconds
+    while True:
+        try:
+            return await open_ws(url, token)
+        except websockets.InvalidStatus as error:
+            if error.response.status_code != 429 or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(1)
+
+
 async def handshake_status(url: str, token: str | None, origin: str | None = None) -> int:
     """101 when the connection opens, else the HTTP status API Gateway answered."""
     try:
