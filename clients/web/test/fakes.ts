@@ -1,7 +1,9 @@
 // A fake clock, a fake WebSocket and in-memory tabs: the client's tests drive time and the network.
+import { afterEach } from "node:test";
 import type { Clock } from "../src/clock.js";
 import type { NetworkStatus, WebSocketLike } from "../src/connection.js";
 import { RealtimeClient } from "../src/client.js";
+import { clientMessageSchema } from "../src/messages.js";
 import type { RealtimeEvents } from "../src/events.js";
 import type { Heads, Position, StreamName } from "../src/protocol.js";
 import type { TabMessage, TabTransport } from "../src/tabs.js";
@@ -71,8 +73,13 @@ export class FakeSocket implements WebSocketLike {
   /** Answer every ping like the server's $default does (for tests that run past the heartbeat). */
   answerPings = false;
 
+  /** Frames a socket was given that the server's schema refuses (schemas/messages.v1.json, ClientMessage). */
+  static refused: Array<{ frame: unknown; issues: string }> = [];
+
   send(data: string): void {
     const frame = JSON.parse(data);
+    const verdict = clientMessageSchema.safeParse(frame);
+    if (!verdict.success) FakeSocket.refused.push({ frame, issues: verdict.error.message });
     this.sent.push(frame);
     if (this.answerPings && frame.type === "ping") {
       queueMicrotask(() => this.receive({ type: "pong", version: frame.version, id: frame.id, data: { timestamp: "t" } }));
@@ -100,6 +107,16 @@ export class FakeSocket implements WebSocketLike {
     return this.sent.filter((frame) => frame.type === type);
   }
 }
+
+// Every frame the client sends in any test must be one the server accepts: the client's frame types are
+// written by hand in src/protocol.ts and src/inbox.ts, the server's in the schema (the client swallows a
+// send that throws, so the check is made after each test instead).
+afterEach(() => {
+  const refused = FakeSocket.refused.splice(0);
+  if (refused.length > 0) {
+    throw new Error(`the client sent ${refused.length} frame(s) the server's schema refuses: ${JSON.stringify(refused.slice(0, 3))}`);
+  }
+});
 
 export class FakeNetwork implements NetworkStatus {
   isOnline = true;

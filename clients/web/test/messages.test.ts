@@ -3,7 +3,13 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 // @ts-expect-error - a plain .mjs script without types
 import { generateMessages, OUTPUT_PATH, SCHEMA_PATH } from "../scripts/generate-messages.mjs";
-import { broadcastRequestSchema, serverMessageSchema } from "../src/messages.js";
+import type { z } from "zod";
+import { broadcastRequestSchema, clientMessageSchema, serverMessageSchema } from "../src/messages.js";
+import type { ClientFrame } from "../src/protocol.js";
+
+// Compile-time: every frame type the client can send is an input the schema's ClientMessage admits (the
+// client's frame types are written by hand; test/fakes.ts checks every frame actually sent at run time).
+export const clientFramesFitTheSchema = (frame: ClientFrame): z.input<typeof clientMessageSchema> => frame;
 
 test("src/messages.ts is what the generator makes of schemas/messages.v1.json", () => {
   const expected = generateMessages(JSON.parse(readFileSync(SCHEMA_PATH, "utf8")));
