@@ -65,6 +65,26 @@ async def heads_then_one_then_lose(stack, user: str) -> dict:
     return positions
 
 
+async def heads_of(ws) -> dict:
+    """The heads of a 2.0 pong (what a connected tab learns every heartbeat); other frames are passed over."""
+    await ws.send(json.dumps({"type": "ping", "version": "2.0", "id": "heads"}))
+    while True:
+        frame = await receive_json(ws, timeout=5)
+        if frame["type"] == "pong":
+            return frame["data"]["heads"]
+
+
+async def stored(stack, user: str, stream: str, offset: int, within_seconds: float = 30) -> None:
+    """Wait until ``stream``'s head, as another connection of ``user`` sees it in pong, reaches ``offset``: the
+    broadcast function has stored (for global: and settled) what was sent. Pings stay under the rate limit."""
+    async with await open_ws_backing_off(stack.ws_url, stack.token(user)) as probe:
+        for _ in range(int(within_seconds / 0.5)):
+            if (await heads_of(probe))[stream]["offset"] >= offset:
+                return
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"the {stream} head did not reach {offset} within {within_seconds} s")
+
+
 def test_a_tab_that_lost_its_connection_resumes_exactly_the_offsets_it_missed(local_stack):
     user = unique_user("resume")
 
@@ -73,7 +93,7 @@ def test_a_tab_that_lost_its_connection_resumes_exactly_the_offsets_it_missed(lo
         missed = []
         for index in range(3):
             missed.append(enqueue_broadcast(local_stack, {"userIds": [local_stack.user_id(user)]}, title=f"missed {index}"))
-        await asyncio.sleep(2)     # let the broadcast function store all three
+        await stored(local_stack, user, "user", positions["user"]["offset"] + 3)
         async with await open_ws(local_stack.ws_url, local_stack.token(user)) as ws:
             await ws.send(resume_frame(positions))
             replayed, resumed = await until_resumed(ws)
@@ -108,7 +128,7 @@ def test_a_global_announced_in_the_same_second_as_the_tabs_last_notification_is_
             positions = await heads_then_one_then_lose(local_stack, user)
             announcement = enqueue_broadcast(local_stack, {"all": True}, kind="system.announcement",
                                              title="Maintenance at 22:00 UTC")
-            await asyncio.sleep(2)
+            await stored(local_stack, user, "global", positions["global"]["offset"] + 1)
             async with await open_ws(local_stack.ws_url, local_stack.token(user)) as ws:
                 await ws.send(resume_frame(positions))
                 return positions, announcement, await until_resumed(ws)
@@ -252,11 +272,7 @@ MISSED = 40
 
 async def user_head(ws) -> dict:
     """The user stream's head from a 2.0 pong (what a connected tab learns every heartbeat)."""
-    await ws.send(json.dumps({"type": "ping", "version": "2.0", "id": "heads"}))
-    while True:
-        frame = await receive_json(ws, timeout=5)
-        if frame["type"] == "pong":
-            return frame["data"]["heads"]["user"]
+    return (await heads_of(ws))["user"]
 
 
 def test_a_live_frame_overtaking_the_replay_and_a_drop_before_resumed_lose_nothing(local_stack):
