@@ -187,16 +187,10 @@ class InMemoryConnectionStore:
 
     # -- queries ----------------------------------------------------------------------------------
     def connections_of_users(self, user_ids: Iterable[str]) -> list[str]:
-        """Membership (current) plus the byUser index (possibly lagging), like DynamoConnectionStore."""
-        wanted = list(dict.fromkeys(user_ids))
-        with self._lock:
-            found: dict[str, None] = {}
-            for user_id in wanted:
-                found.update(dict.fromkeys(self.members_by_user.get(user_id, {})))
-            found.update(dict.fromkeys(cid for cid, c in self.index.items() if c.user_id in wanted))
-            return list(found)
+        return list(dict.fromkeys(cid for ids in self.connections_by_user(user_ids).values() for cid in ids))
 
     def connections_by_user(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Membership (current) plus the byUser index (possibly lagging), like DynamoConnectionStore."""
         wanted = list(dict.fromkeys(user_ids))
         with self._lock:
             found: dict[str, dict[str, None]] = {user_id: dict.fromkeys(self.members_by_user.get(user_id, {}))
