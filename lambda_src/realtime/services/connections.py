@@ -17,7 +17,7 @@ from realtime.errors import (
     UserLimitReached,
 )
 from realtime.observability import Logger, Metrics
-from realtime.ports import Clock, Connection, ConnectionStore, Notifier
+from realtime.ports import Clock, Connection, ConnectionStore, Notifier, oldest_live
 
 #: A member younger than this may still be inside its own ``$connect`` (the connect function's timeout is
 #: 10 s), which API Gateway answers 410 for: it is never probed (ADR 0021).
@@ -86,7 +86,9 @@ class ConnectionService:
             return 0
         connected_before = now - CONNECT_GRACE_SECONDS
         try:
-            candidates = [cid for cid, at in self.store.members(user_id).items() if at < connected_before]
+            # Only the members the cap counts (older ones are dropped by the next connect's own write).
+            oldest = oldest_live(now)
+            candidates = [cid for cid, at in self.store.members(user_id).items() if oldest < at < connected_before]
         except DomainError as error:
             self.logger.warning("membership read failed", errorType=type(error).__name__)
             return 0
@@ -95,6 +97,7 @@ class ConnectionService:
         notifier = self.notifier  # built here, once, not in the probing threads
         with ThreadPoolExecutor(max_workers=min(len(candidates), self.per_user_limit)) as pool:
             verdicts = list(pool.map(lambda cid: self._is_gone(notifier, cid), candidates))
+        self.metrics.count("ConnectionProbesFailed", verdicts.count(None))
         removed = 0
         for connection_id, gone in zip(candidates, verdicts, strict=True):
             if not gone:
@@ -117,14 +120,15 @@ class ConnectionService:
             self._notifier = self._notifier_factory()
         return self._notifier
 
-    def _is_gone(self, notifier: Notifier, connection_id: str) -> bool:
+    def _is_gone(self, notifier: Notifier, connection_id: str) -> bool | None:
+        """True: API Gateway answered 410. False: it knows the connection. None: the probe failed (not proof)."""
         try:
             notifier.get(connection_id)
         except StaleConnection:
             return True
         except DomainError as error:
-            self.metrics.count("ConnectionProbesFailed")
             self.logger.warning("connection probe failed", connectionId=connection_id, errorType=type(error).__name__)
+            return None
         return False
 
     def _refused(self, status: int, reason: str, connection_id: str) -> ConnectOutcome:
