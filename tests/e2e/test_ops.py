@@ -138,6 +138,7 @@ def test_kick_one_connection_leaves_the_other_tab_working(local_stack):
                 # WHEN an operator kicks the first tab's connection
                 result = await asyncio.to_thread(local_stack.wsctl, "connections", "kick", "--env", "local",
                                                  "--connection", first_id)
+                assert "1 closed" in _ok(result), result.stdout  # what it did, before waiting for the frame
                 frame = await receive_json(first, timeout=10)
                 with pytest.raises(websockets.ConnectionClosed):
                     await asyncio.wait_for(first.recv(), 10)
@@ -226,13 +227,27 @@ def test_redrive_moves_dead_letters_back_and_they_are_broadcast(local_stack):
 # status
 
 
+def _delete_dead_letter(sqs, queue_url: str, request_id: str) -> None:
+    """Remove the one message this test put on the DLQ (PurgeQueue allows one call a minute per queue, and
+    would take other tests' dead letters too)."""
+    for _ in range(10):
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                       WaitTimeSeconds=1).get("Messages", [])
+        for message in received:
+            if json.loads(message["Body"]).get("id") == request_id:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                return
+    raise AssertionError(f"dead letter {request_id} not found on the DLQ")
+
+
 def test_status_shows_the_firing_alarm_with_its_runbook_connections_and_queue_depths(local_stack):
     cloudwatch, sqs = local_stack.client("cloudwatch"), local_stack.client("sqs")
     alarm = "realtime-local-broadcast-dlq-not-empty"
     dlq_url = local_stack.outputs["broadcast_dlq_url"]
     # GIVEN a dead letter that nobody can receive (an unknown user) and its alarm firing
+    dead_letter = f"e2e-status-{uuid.uuid4()}"
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({
-        "id": f"e2e-status-{uuid.uuid4()}", "target": {"userIds": ["nobody"]},
+        "id": dead_letter, "target": {"userIds": ["nobody"]},
         "notification": {"kind": "set.created", "title": "status"}}))
     cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="e2e")
     try:
@@ -242,7 +257,7 @@ def test_status_shows_the_firing_alarm_with_its_runbook_connections_and_queue_de
         rows = _stable(lambda: len(_all_rows(local_stack)))
     finally:
         cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="e2e done")
-        sqs.purge_queue(QueueUrl=dlq_url)
+        _delete_dead_letter(sqs, dlq_url, dead_letter)
     # THEN every alarm of the stack is listed, the firing one with its runbook, which exists
     deployed = {a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix="realtime-local-")["MetricAlarms"]}
     assert len(deployed) >= 18 and {a["name"] for a in document["alarms"]} == deployed
