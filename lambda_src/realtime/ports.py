@@ -19,6 +19,11 @@ ROW_LIFETIME_SECONDS = MAX_CONNECTION_SECONDS + ROW_TTL_SLACK_SECONDS
 CONNECT_GRACE_SECONDS = 30
 #: The notification-log partition of global announcements (stored once, read by every user: ADR 0018).
 GLOBAL_PARTITION = "#global"
+
+
+def partition_of(stream: str, user_id: str) -> str:
+    """The notification-log partition of one of a user's streams (``user`` or ``global``)."""
+    return user_id if stream == "user" else GLOBAL_PARTITION
 #: A global entry stored longer ago than this counts as settled even if a scan segment never reported:
 #: what ``pong`` advertises as the global head (docs/messages.md, "Heads in pong").
 GLOBAL_SETTLE_SECONDS = 300

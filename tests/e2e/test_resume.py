@@ -74,9 +74,10 @@ async def heads_of(ws) -> dict:
             return frame["data"]["heads"]
 
 
-async def stored(stack, user: str, stream: str, offset: int, within_seconds: float = 30) -> None:
+async def stored(stack, user: str, stream: str, offset: int, within_seconds: float = 20) -> None:
     """Wait until ``stream``'s head, as another connection of ``user`` sees it in pong, reaches ``offset``: the
-    broadcast function has stored (for global: and settled) what was sent. Pings stay under the rate limit."""
+    broadcast function has stored (for global: and settled) what was sent. At most 40 pings, under the
+    per-connection rate limit of 60 a minute."""
     async with await open_ws_backing_off(stack.ws_url, stack.token(user)) as probe:
         for _ in range(int(within_seconds / 0.5)):
             if (await heads_of(probe))[stream]["offset"] >= offset:
@@ -287,11 +288,7 @@ def test_a_live_frame_overtaking_the_replay_and_a_drop_before_resumed_lose_nothi
     async def one_round(positions: dict) -> tuple[dict, dict]:
         start = positions["user"]["offset"]
         missed = [enqueue_broadcast(local_stack, {"userIds": [user_id]}, title=f"missed {n}") for n in range(MISSED)]
-        async with await open_ws_backing_off(local_stack.ws_url, local_stack.token(user)) as probe:
-            for _ in range(40):  # until all are stored: the heads say so (40 pings stay under the rate limit)
-                if (await user_head(probe))["offset"] >= start + MISSED:
-                    break
-                await asyncio.sleep(0.5)
+        await stored(local_stack, user, "user", start + MISSED)
         delivered: dict[int, str] = {}  # offset -> id, what the tab has shown (once per offset)
         ws = await open_ws_backing_off(local_stack.ws_url, local_stack.token(user))
         await ws.send(resume_frame(positions))

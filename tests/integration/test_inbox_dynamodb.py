@@ -12,7 +12,6 @@ import pytest
 from realtime.adapters.dynamodb import DynamoConnectionStore
 from realtime.adapters.notification_log import (
     READ_STATE_ATTRIBUTES,
-    DynamoNotificationLog,
     DynamoReadStateStore,
 )
 from realtime.messages import (
@@ -26,16 +25,10 @@ from realtime.messages import (
 from realtime.ports import GLOBAL_PARTITION
 from realtime.services.inbox import InboxRefused, InboxService
 
-from tests.integration.aws import NOTIFICATIONS_TABLE, create_notifications_table
+from tests.integration.aws import NOTIFICATIONS_TABLE
 
 NOW = 1_750_000_000
 RETENTION = 86_400
-
-
-@pytest.fixture
-def log(aws):
-    create_notifications_table(aws.dynamodb)
-    return DynamoNotificationLog(aws.dynamodb, NOTIFICATIONS_TABLE)
 
 
 @pytest.fixture

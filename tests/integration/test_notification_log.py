@@ -12,16 +12,10 @@ from realtime.adapters.notification_log import DynamoNotificationLog
 from realtime.errors import Throttled, UserLimitReached
 from realtime.ports import GLOBAL_PARTITION, Connection
 
-from tests.integration.aws import NOTIFICATIONS_TABLE, create_notifications_table
+from tests.integration.aws import NOTIFICATIONS_TABLE
 from wsctl.local.moto_patches import patch_transactions
 
 NOW = 1_750_000_000
-
-
-@pytest.fixture
-def log(aws):
-    create_notifications_table(aws.dynamodb)
-    return DynamoNotificationLog(aws.dynamodb, NOTIFICATIONS_TABLE)
 
 
 @pytest.fixture

@@ -30,13 +30,13 @@ from realtime.messages import (
     read_state_message,
 )
 from realtime.ports import (
-    GLOBAL_PARTITION,
     ConnectionStore,
     LogEntry,
     NotificationLog,
     ReadPositions,
     ReadStateStore,
     StreamHead,
+    partition_of,
 )
 from realtime.services.replay import spend_read_budget
 
@@ -64,10 +64,6 @@ class HistoryAnswer:
     items: int
     #: Log entries read (the metric ``HistoryItemsRead``).
     entries_read: int
-
-
-def partition_of(stream: str, user_id: str) -> str:
-    return user_id if stream == "user" else GLOBAL_PARTITION
 
 
 def _upto(positions: ReadPositions) -> ReadUpto:

@@ -24,6 +24,7 @@ from realtime.ports import (
     LogEntry,
     NotificationLog,
     StreamHead,
+    partition_of,
     settled_upto,
 )
 
@@ -61,10 +62,6 @@ class Replay:
     failed: dict[str, str]
 
 
-def _partition(stream: str, user_id: str) -> str:
-    return user_id if stream == "user" else GLOBAL_PARTITION
-
-
 def _position(positions: Positions, stream: str) -> Position | None:
     return positions.user if stream == "user" else positions.global_
 
@@ -96,7 +93,7 @@ class ReplayPlanner:
         self.budget_window = budget_window_seconds
 
     def plan(self, user_id: str, positions: Positions, now: float) -> Replay:
-        heads = {stream: self.log.head(_partition(stream, user_id)) for stream in STREAMS}
+        heads = {stream: self.log.head(partition_of(stream, user_id)) for stream in STREAMS}
         answer = wire_heads(wire_head(heads["user"]), wire_head(heads["global"]))
         failed: dict[str, str] = {}
         ranges: dict[str, tuple[int, int]] = {}
@@ -114,7 +111,7 @@ class ReplayPlanner:
             return Replay((), answer, False, "budget", {stream: "budget" for stream in STREAMS})
         frames: list[str] = []
         for stream, (after, upto) in ranges.items():
-            entries = self.log.read_range(_partition(stream, user_id), after, upto)
+            entries = self.log.read_range(partition_of(stream, user_id), after, upto)
             if not self._complete(entries, after, upto, heads[stream], now):
                 failed[stream] = "expired"
                 continue
