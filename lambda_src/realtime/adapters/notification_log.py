@@ -58,6 +58,11 @@ _CANCELLED = ("TransactionCanceledException", "TransactionConflictException")
 _NAMES = {"#p": PARTITION_KEY, "#c": SORT_KEY}
 
 
+def item_key(partition: str, sort_key: str) -> dict[str, Any]:
+    """The primary key of an item of the notification-log table."""
+    return {PARTITION_KEY: _s(partition), SORT_KEY: _s(sort_key)}
+
+
 def entry_key(offset: int) -> str:
     return f"{ENTRY_PREFIX}{offset:0{OFFSET_DIGITS}d}"
 
@@ -95,11 +100,8 @@ class DynamoNotificationLog:
         #: Transactions cancelled by a concurrent append (the benchmark reports it).
         self.conflicts = 0
 
-    def _key(self, partition: str, sort_key: str) -> dict[str, Any]:
-        return {PARTITION_KEY: _s(partition), SORT_KEY: _s(sort_key)}
-
     def _get(self, partition: str, sort_key: str, consistent: bool = True) -> dict[str, Any] | None:
-        return self.client.get_item(TableName=self.table, Key=self._key(partition, sort_key),
+        return self.client.get_item(TableName=self.table, Key=item_key(partition, sort_key),
                                     ConsistentRead=consistent).get("Item")
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -140,7 +142,7 @@ class DynamoNotificationLog:
                                  "ConditionExpression": "attribute_not_exists(#c)",
                                  "ExpressionAttributeNames": {"#c": SORT_KEY}}},
                         {"Put": {"TableName": self.table, "Item": {
-                            **self._key(partition, request_key(request_id)), "offset": _n(offset),
+                            **item_key(partition, request_key(request_id)), "offset": _n(offset),
                             "epoch": _s(epoch), "expiresAt": _n(expires_at)},
                             "ConditionExpression": "attribute_not_exists(#c)",
                             "ExpressionAttributeNames": {"#c": SORT_KEY}}},
@@ -160,10 +162,10 @@ class DynamoNotificationLog:
     def _head_write(self, partition: str, head: StreamHead, epoch: str, offset: int, now: int) -> dict[str, Any]:
         if head.epoch is None:  # the stream's first notification creates it, in its first epoch
             return {"Put": {"TableName": self.table, "Item": {
-                **self._key(partition, HEAD_KEY), "head": _n(offset), "epoch": _s(epoch), "initial": {"BOOL": True},
+                **item_key(partition, HEAD_KEY), "head": _n(offset), "epoch": _s(epoch), "initial": {"BOOL": True},
                 "settled": _n(0), "storedAt": _n(now)},
                 "ConditionExpression": "attribute_not_exists(#c)", "ExpressionAttributeNames": {"#c": SORT_KEY}}}
-        return {"Update": {"TableName": self.table, "Key": self._key(partition, HEAD_KEY),
+        return {"Update": {"TableName": self.table, "Key": item_key(partition, HEAD_KEY),
                            "UpdateExpression": "SET #h = :new, #t = :now",
                            "ConditionExpression": "#h = :old AND #e = :epoch",
                            "ExpressionAttributeNames": {"#h": "head", "#t": "storedAt", "#e": "epoch"},
@@ -171,7 +173,7 @@ class DynamoNotificationLog:
                                                          ":old": _n(head.offset), ":epoch": _s(epoch)}}}
 
     def _entry_item(self, entry: LogEntry) -> dict[str, Any]:
-        return {**self._key(entry.partition, entry_key(entry.offset)), "offset": _n(entry.offset),
+        return {**item_key(entry.partition, entry_key(entry.offset)), "offset": _n(entry.offset),
                 "epoch": _s(entry.epoch), "requestId": _s(entry.request_id), "frame": _s(entry.frame),
                 "storedAt": _n(entry.stored_at), "expiresAt": _n(entry.expires_at)}
 
@@ -226,7 +228,7 @@ class DynamoNotificationLog:
 
     # -- global settling --------------------------------------------------------------------------
     def settle_segment(self, offset: int, segment: int, total: int, now: int) -> None:
-        key = self._key(GLOBAL_PARTITION, entry_key(offset))
+        key = item_key(GLOBAL_PARTITION, entry_key(offset))
         with _translated():
             try:
                 # A set of segment indexes: a redelivered segment job records itself only once.
@@ -266,7 +268,7 @@ class DynamoNotificationLog:
         try:
             # Monotone: a concurrent settle that got further wins; "all up to k settled" never becomes false.
             self.client.update_item(
-                TableName=self.table, Key=self._key(GLOBAL_PARTITION, HEAD_KEY), UpdateExpression="SET #s = :k",
+                TableName=self.table, Key=item_key(GLOBAL_PARTITION, HEAD_KEY), UpdateExpression="SET #s = :k",
                 ConditionExpression="(attribute_not_exists(#s) OR #s < :k) AND #e = :epoch",
                 ExpressionAttributeNames={"#s": "settled", "#e": "epoch"},
                 ExpressionAttributeValues={":k": _n(upto), ":epoch": _s(head.epoch or "")})
@@ -285,7 +287,7 @@ class DynamoNotificationLog:
             if head.epoch is not None:
                 epoch = new_epoch()
                 self.client.update_item(
-                    TableName=self.table, Key=self._key(partition, HEAD_KEY),
+                    TableName=self.table, Key=item_key(partition, HEAD_KEY),
                     UpdateExpression="SET #e = :new, #i = :false, #s = #h",
                     ConditionExpression="#e = :old",
                     ExpressionAttributeNames={"#e": "epoch", "#i": "initial", "#s": "settled", "#h": "head"},
@@ -341,12 +343,9 @@ class DynamoReadStateStore:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.conflicts = 0
 
-    def _key(self, partition: str, sort_key: str) -> dict[str, Any]:
-        return {PARTITION_KEY: _s(partition), SORT_KEY: _s(sort_key)}
-
     def positions(self, user_id: str) -> ReadPositions:
         with _translated():
-            return _positions(self.client.get_item(TableName=self.table, Key=self._key(user_id, READ_KEY),
+            return _positions(self.client.get_item(TableName=self.table, Key=item_key(user_id, READ_KEY),
                                                    ConsistentRead=True).get("Item"))
 
     def raise_positions(self, user_id: str, upto: dict[str, int], expires_at: int) -> ReadPositions:
@@ -362,7 +361,7 @@ class DynamoReadStateStore:
                 try:
                     self.client.put_item(
                         TableName=self.table,
-                        Item={**self._key(user_id, READ_KEY), "readUser": _n(wanted.user),
+                        Item={**item_key(user_id, READ_KEY), "readUser": _n(wanted.user),
                               "readGlobal": _n(wanted.global_), "ver": _n(wanted.version), "expiresAt": _n(expires_at)},
                         ConditionExpression=condition,
                         ExpressionAttributeNames={"#c": SORT_KEY} if read.version == 0 else {"#v": "ver"},
@@ -377,7 +376,7 @@ class DynamoReadStateStore:
 
     def mark(self, user_id: str, stream: str, offset: int, expires_at: int) -> None:
         with _translated():
-            self.client.put_item(TableName=self.table, Item={**self._key(user_id, mark_key(stream, offset)),
+            self.client.put_item(TableName=self.table, Item={**item_key(user_id, mark_key(stream, offset)),
                                                              "expiresAt": _n(expires_at)})
 
     def marks(self, user_id: str, stream: str, after: int, upto: int, now: float) -> set[int]:
